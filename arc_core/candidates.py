@@ -1,0 +1,37 @@
+"""The candidate answer type shared by induction, transduction and the ensemble.
+
+A `Candidate` is one proposed output grid for one test input of one task, with where it came from.
+Both solvers return ranked lists of these; the ensemble's policies pick two attempts from them.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from arc_core.grid import Grid
+
+
+class Source(str, enum.Enum):
+    INDUCTION = "induction"
+    TRANSDUCTION = "transduction"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One proposed answer.
+
+    weight:     induction: total multiplicity of the verified programs producing it;
+                transduction: number of votes it received.
+    score:      optional ranking score (transduction: augmentation log-prob sum; induction: None).
+    rank:       0-based rank within its source for this test input (0 = best).
+    provenance: program ids (induction) or transform names (transduction) that produced it.
+    """
+
+    task_id: str
+    test_index: int
+    grid: Grid
+    source: Source
+    rank: int
+    weight: float = 1.0
+    score: float | None = None
+    provenance: tuple[str, ...] = ()
