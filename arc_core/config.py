@@ -59,6 +59,8 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r} conflicts with another override")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ValueError(f"override {item!r} conflicts with another override")
         node[parts[-1]] = _Raw(value)
     return out
 
@@ -122,18 +124,34 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         raise ValueError(errors[0] if errors else f"config {path}: bad value {value!r}")
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ValueError(f"config {path}: {value!r} is not one of {', '.join(map(str, allowed))}")
-        return str(value)
+        for a in allowed:  # a command-line string matches a non-string literal by its text
+            if (value == a and type(value) is type(a)) or (isinstance(value, _Raw) and str(a) == value):
+                return a
+        close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"config {path}: {value!r} is not one of {', '.join(map(str, allowed))}{hint}")
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"config {path}: expected a table, got {value!r}")
+        args = typing.get_args(tp)
+        value_t = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(value_t, v, _join(path, str(k))) for k, v in value.items()}
     if origin in (tuple, list, Sequence) or tp in (tuple, list):
         if isinstance(value, _Raw):
-            value = [v.strip() for v in value.split(",") if v.strip()] if not value.startswith("[") else json.loads(value)
+            value = _split_list(value, path)
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config {path}: expected a list, got {value!r}")
         args = typing.get_args(tp)
-        item_t = args[0] if args else Any
-        items = [_convert(item_t, _Raw(v) if isinstance(value, list) and isinstance(v, str) else v, path) for v in value]
-        return tuple(items)
+        if len(args) == 2 and args[1] is Ellipsis or len(args) <= 1:
+            item_types = [args[0] if args else Any] * len(value)
+        else:  # a fixed-length tuple[a, b, ...]
+            if len(value) != len(args):
+                raise ValueError(f"config {path}: expected {len(args)} items, got {len(value)}")
+            item_types = list(args)
+        return tuple(
+            _convert(t, _Raw(v) if isinstance(v, str) else v, f"{path}[{i}]")
+            for i, (t, v) in enumerate(zip(item_types, value))
+        )
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -145,11 +163,15 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool):
             raise ValueError(f"config {path}: expected an integer, got {value!r}")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"config {path}: expected an integer, got {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise ValueError(f"config {path}: expected an integer, got {value!r}") from None
     if tp is float:
+        if isinstance(value, bool):
+            raise ValueError(f"config {path}: expected a number, got {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -167,6 +189,19 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ValueError(f"config {path}: {value!r} is not one of {[m.value for m in tp]}") from None
     if tp is Path:
         return Path(value)
+    return value
+
+
+def _split_list(text: str, path: str) -> list[Any]:
+    """A command-line list: JSON (`[1, 2]`) or comma-separated (`a,b`)."""
+    if not text.strip().startswith("["):
+        return [v.strip() for v in text.split(",") if v.strip()]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"config {path}: {text!r} is not a JSON list ({e.msg})") from None
+    if not isinstance(value, list):
+        raise ValueError(f"config {path}: expected a list, got {text!r}")
     return value
 
 

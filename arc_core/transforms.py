@@ -148,6 +148,18 @@ class Augmentation:
             out = [out[i] for i in self.order]
         return tuple(out)
 
+    def invert_pairs(self, pairs: Sequence[Pair]) -> tuple[Pair, ...]:
+        """Exact inverse of `apply_pairs`: restore the original order, then invert every grid."""
+        pairs = list(pairs)
+        if self.order is not None:
+            if sorted(self.order) != list(range(len(pairs))):
+                raise ValueError(f"order {self.order} is not a permutation of {len(pairs)} pairs")
+            restored: list[Pair | None] = [None] * len(pairs)
+            for new_pos, old_pos in enumerate(self.order):
+                restored[old_pos] = pairs[new_pos]
+            pairs = restored  # type: ignore[assignment]
+        return tuple(Pair(self.invert(p.input), self.invert(p.output)) for p in pairs)
+
 
 def augment_task(task: Task, aug: Augmentation) -> Task:
     """The task as seen through `aug`: all demonstrations and test inputs transformed alike."""
