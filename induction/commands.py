@@ -1,0 +1,175 @@
+"""`arc-hybrid induce` and `arc-hybrid verify`: thin argument parsing around the library.
+
+`induce` builds `InduceSettings` from `--config FILE` plus `--set key=value` overrides (a key
+without a section, e.g. `n_samples=4`, means `induction.n_samples`) and calls `induce_dataset`.
+`verify` runs one program file (plain code, or a model response with a fenced block) on a task in
+the sandbox and prints per-pair status, exact match and produced grids; with `--json` it prints
+exactly one JSON object. The program runs only inside the sandbox, whose children have their
+stdio on /dev/null, so nothing the program does can reach this process's stdout or raise here.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from arc_core.cli import Command, add_dataset_argument, add_task_selection_arguments, parse_task_ids
+from arc_core.config import build, load_config_file, merge, parse_overrides
+from arc_core.datasets import DATASETS, load_builtin, load_dataset
+from arc_core.task import Task
+from induction.extract import extract_program
+from induction.prompts import grid_digits
+from induction.verify import Verification, verify_programs
+
+_SECTIONS = ("induction", "lm", "sandbox")
+
+
+# ---- induce -------------------------------------------------------------------------------------
+def _induce_args(parser: argparse.ArgumentParser) -> None:
+    add_dataset_argument(parser)
+    add_task_selection_arguments(parser)
+    parser.add_argument("--out", required=True, help="run directory (created; reruns reuse its samples)")
+    parser.add_argument("--programs", help="JSONL file of {task_id, responses|code} records to import and verify")
+    parser.add_argument("--config", help="TOML/YAML file with [induction], [lm] and [sandbox] tables")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. n_samples=4, lm.model=PATH, sandbox.timeout_s=2 (repeatable)")
+
+
+def settings_from(config_file: str | None, overrides: list[str]) -> Any:
+    """InduceSettings from an optional file and `--set` overrides (bare keys go to `induction`)."""
+    from induction.run import InduceSettings
+
+    data: dict[str, Any] = load_config_file(config_file) if config_file else {}
+    qualified = [item if item.split("=", 1)[0].split(".")[0] in _SECTIONS else f"induction.{item}"
+                 for item in overrides]
+    return build(InduceSettings, merge(data, parse_overrides(qualified)))
+
+
+def _induce_run(args: argparse.Namespace) -> int:
+    from induction.run import induce_dataset
+
+    settings = settings_from(args.config, args.set)
+    dataset = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
+    summary = induce_dataset(dataset, settings, args.out, args.programs,
+                             progress=lambda line: print(line, file=sys.stderr))
+    print(f"{len(dataset)} task(s); {summary['tasks_with_verified_program']} with a verified program; "
+          f"outputs in {args.out}")
+    if "score" in summary:
+        s = summary["score"]
+        print(f"kaggle score {s['kaggle_score']:g} / {s['tasks']}, strict solved {s['strict_solved']}")
+    if summary["import_task_ids_not_in_dataset"]:
+        print(f"note: {len(summary['import_task_ids_not_in_dataset'])} task id(s) in --programs are not in the "
+              "dataset and were ignored", file=sys.stderr)
+    return 0
+
+
+# ---- verify -------------------------------------------------------------------------------------
+def _verify_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("program", help="Python file defining transform(grid) (or a response with a code block)")
+    parser.add_argument("--task", required=True, help="task id")
+    add_dataset_argument(parser, required=False)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--prelude", help="Python file importable as `common` by the program")
+    parser.add_argument("--timeout", type=float, help="per-program wall-clock limit in seconds")
+
+
+def find_task(task_id: str, dataset_name: str | None) -> Task:
+    """The task from the named dataset, or from the one built-in dataset that holds it."""
+    if dataset_name is None:
+        # Search the built-in datasets in registry order, loading only as many as needed.
+        for name in DATASETS:
+            if task_id in load_builtin(name).tasks:
+                return load_builtin(name).tasks[task_id]
+        raise ValueError(f"task {task_id} is in no built-in dataset; pass --dataset NAME_OR_PATH")
+    dataset = load_dataset(dataset_name)
+    if task_id not in dataset.tasks:
+        raise KeyError(f"task {task_id} is not in dataset {dataset.name}")
+    return dataset.tasks[task_id]
+
+
+def verify_source(task: Task, source: str, sandbox_config: Any) -> Verification:
+    """Run `source` (extracted from a response if it is one) on the task in a fresh sandbox."""
+    from sandbox import Sandbox
+
+    extraction = extract_program(source)
+    code = extraction.code if extraction.code is not None else source  # let the sandbox report the error
+    with Sandbox(sandbox_config) as sandbox:
+        (verification,) = verify_programs(task, [_AdHoc(code)], sandbox)
+    return verification
+
+
+@dataclasses.dataclass(frozen=True)
+class _AdHoc:
+    """The minimal program record `verify_programs` needs for a user-given file."""
+
+    source: str
+    id: str = "program"
+
+
+def _error(error_type: str | None, error: str | None, status: str) -> str | None:
+    if error_type:
+        return f"{error_type}: {error}" if error else error_type
+    return error if error else (None if status == "ok" else status)
+
+
+def verification_json(v: Verification) -> dict[str, Any]:
+    return {
+        "verified": v.verified,
+        "train": [{"status": p.status, "exact": p.exact, "output": p.output.to_list() if p.output else None,
+                   "error": _error(p.error_type, p.error, p.status)} for p in v.train],
+        "test": [{"status": t.status, "output": t.output.to_list() if t.output else None} for t in v.test],
+    }
+
+
+def _print_text(v: Verification) -> None:
+    for i, p in enumerate(v.train):
+        acc = "" if p.cell_accuracy is None else f" cells={p.cell_accuracy:.2f}"
+        print(f"train[{i}]: {p.status} exact={'yes' if p.exact else 'no'}{acc}")
+        if p.output is not None:
+            print(grid_digits(p.output))
+        err = _error(p.error_type, p.error, p.status)
+        if err:
+            print(f"  error: {err}")
+    for i, t in enumerate(v.test):
+        print(f"test[{i}]: {t.status}")
+        if t.output is not None:
+            print(grid_digits(t.output))
+        err = _error(t.error_type, t.error, t.status)
+        if err:
+            print(f"  error: {err}")
+    print("verified" if v.verified else "not verified")
+
+
+def _verify_run(args: argparse.Namespace) -> int:
+    from sandbox import SandboxConfig
+
+    path = Path(args.program)
+    if not path.is_file():
+        raise FileNotFoundError(f"program file not found: {path}")
+    source = path.read_bytes().decode("utf-8", errors="replace")
+    task = find_task(args.task, args.dataset)
+    overrides: dict[str, Any] = {}
+    if args.prelude:
+        overrides["prelude_path"] = args.prelude
+    if args.timeout is not None:
+        overrides["timeout_s"] = args.timeout
+    verification = verify_source(task, source, SandboxConfig(**overrides))
+    if args.json:
+        print(json.dumps(verification_json(verification)))
+    else:
+        _print_text(verification)
+    return 0 if verification.verified else 1
+
+
+COMMANDS = (
+    Command("induce", "sample programs with a language model (or import them), verify them in the sandbox, "
+            "and write candidates and a submission", _induce_args, _induce_run),
+    Command("verify", "run one program file on a task's demonstrations and test inputs in the sandbox "
+            "(exit code 0 when it is verified, 1 when not)",
+            _verify_args, _verify_run),
+)
+
+__all__ = ["COMMANDS", "find_task", "settings_from", "verification_json", "verify_source"]

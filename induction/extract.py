@@ -1,0 +1,160 @@
+"""Extract one program from a model response, or say why there is none.
+
+Order of preference: fenced blocks tagged python (```python / ```py / ```python3), then any other
+fenced block, then - only when the response has no fence at all - the bare text if it contains
+`def transform`. Within that order the first block that parses (`ast`) and defines a top-level
+`transform` wins: models often show a helper or a usage example in an earlier block. When none
+does, the reason is the one of the first candidate, so "why no program" names the main block.
+
+Real responses are messy: CRLF line ends, fences indented inside list items (dedented), several
+blocks, a closing fence missing because the response hit the token limit (accepted if it parses,
+else `TRUNCATED`), prose before or after bare code (code starts at the first line that looks like
+code; trailing prose is cut at the line the parser first rejects).
+"""
+from __future__ import annotations
+
+import ast
+import enum
+import re
+import textwrap
+from dataclasses import dataclass
+
+_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+.-]*)[^`\n]*$")
+_PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "python2"})
+_CODE_START = re.compile(r"^(import\s|from\s+\S+\s+import\s|def\s|class\s|@|[A-Za-z_][A-Za-z0-9_]*\s*=)")
+_DEFINES_TRANSFORM = re.compile(r"\bdef\s+transform\s*\(")
+_MAX_TRIMS = 40  # bound on "cut trailing prose" retries for bare text
+
+
+class NoProgram(str, enum.Enum):
+    """Why a response yielded no program."""
+
+    EMPTY = "empty"  # the response (or its only block) is blank
+    NO_CODE = "no_code"  # no fenced block and no `def transform` in the text
+    SYNTAX_ERROR = "syntax_error"  # the chosen code does not parse
+    TRUNCATED = "truncated"  # unterminated fence whose content does not parse (token limit)
+    NO_TRANSFORM = "no_transform"  # parses, but defines no top-level `transform`
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The program found in a response (`code`), or `reason` + `detail` for why there is none."""
+
+    code: str | None
+    method: str | None = None  # "python_block" | "block" | "bare"
+    reason: NoProgram | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    lang: str
+    body: str
+    terminated: bool
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+
+
+def find_blocks(text: str) -> list[_Block]:
+    """Every fenced block in order (fence = 3+ backticks or tildes at a line start)."""
+    lines = text.split("\n")
+    blocks: list[_Block] = []
+    i = 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, lang = m.group(2), m.group(3).lower()
+        close = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and not close.match(lines[j]):
+            body.append(lines[j])
+            j += 1
+        blocks.append(_Block(lang, "\n".join(body), terminated=j < len(lines)))
+        i = j + 1
+    return blocks
+
+
+def defines_transform(tree: ast.Module) -> bool:
+    """A top-level `def transform(...)` or `transform = ...`."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "transform":
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "transform" for t in node.targets
+        ):
+            return True
+    return False
+
+
+def parse_source(code: str) -> tuple[ast.Module | None, str | None]:
+    """(tree, None) or (None, "line N: message")."""
+    try:
+        return ast.parse(code), None
+    except SyntaxError as e:
+        return None, f"line {e.lineno}: {e.msg}"
+    except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _check(code: str, method: str, terminated: bool = True) -> Extraction:
+    code = textwrap.dedent(code).strip("\n")
+    if not code.strip():
+        return Extraction(None, method, NoProgram.EMPTY, "empty code block")
+    tree, error = parse_source(code)
+    if tree is None:
+        reason = NoProgram.SYNTAX_ERROR if terminated else NoProgram.TRUNCATED
+        return Extraction(None, method, reason, error)
+    if not defines_transform(tree):
+        return Extraction(None, method, NoProgram.NO_TRANSFORM, "no top-level `transform` defined")
+    return Extraction(code + "\n", method)
+
+
+def _bare(text: str) -> Extraction:
+    """Bare code possibly wrapped in prose: start at the first code-looking line, cut trailing prose."""
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if _CODE_START.match(ln)), None)
+    if start is None:
+        return Extraction(None, "bare", NoProgram.SYNTAX_ERROR, "`def transform` not at a line start")
+    code_lines = lines[start:]
+    first = _check("\n".join(code_lines), "bare")
+    result = first
+    for _ in range(_MAX_TRIMS):
+        if result.ok or result.reason is not NoProgram.SYNTAX_ERROR:
+            break
+        m = re.match(r"line (\d+):", result.detail or "")
+        if not m or int(m.group(1)) <= 1:
+            break
+        code_lines = code_lines[: int(m.group(1)) - 1]
+        result = _check("\n".join(code_lines), "bare")
+    return result if result.ok else first
+
+
+def extract_program(response: str) -> Extraction:
+    """The program in `response` (see the module docstring for the rules)."""
+    text = _normalise_newlines(response)
+    if not text.strip():
+        return Extraction(None, None, NoProgram.EMPTY, "empty response")
+    blocks = find_blocks(text)
+    if not blocks:
+        if not _DEFINES_TRANSFORM.search(text):
+            return Extraction(None, None, NoProgram.NO_CODE, "no fenced code block and no `def transform`")
+        return _bare(text)
+    ordered = [b for b in blocks if b.lang in _PYTHON_TAGS] + [b for b in blocks if b.lang not in _PYTHON_TAGS]
+    first: Extraction | None = None
+    for block in ordered:
+        method = "python_block" if block.lang in _PYTHON_TAGS else "block"
+        result = _check(block.body, method, block.terminated)
+        if result.ok:
+            return result
+        first = first or result
+    assert first is not None
+    return first
