@@ -1,0 +1,208 @@
+"""Sandbox throughput: programs/s and CPU ms per program, three ways, in one run.
+
+  fork      fork-per-program with every layer (bwrap when it works, rlimits, uid drop, Landlock,
+            seccomp) - the mode whose results count;
+  fast      the reused-worker pre-filter pass alone (`accept` rejects everything, so no re-run);
+  subproc   baseline: one fresh `python` per program (imports numpy each time).
+Each program runs on the same 4 random 10x10 grids; every source is distinct (no dedupe).
+CPU = our whole process tree (orchestrator + bwrap + zygote + children, from /proc), so
+"2-core capacity" = 2000 / CPU ms is what two idle cores would sustain. Medians of REPEATS runs.
+Writes bench/results/sandbox.md. Run: .venv/bin/python bench/sandbox.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from arc_core.grid import Grid  # noqa: E402
+from sandbox import ProgramJob, Sandbox, SandboxConfig  # noqa: E402
+
+TRIVIAL = "import numpy as np\ndef transform(grid):\n    k = {i}\n    return np.flipud(grid)\n"
+MEDIUM = '''from collections import deque
+import numpy as np
+def transform(grid):
+    k = {i}
+    h, w = grid.shape
+    out = np.zeros_like(grid)
+    seen = np.zeros((h, w), dtype=bool)
+    for r in range(h):
+        for c in range(w):
+            if grid[r, c] and not seen[r, c]:
+                comp, q = [], deque([(r, c)])
+                seen[r, c] = True
+                while q:
+                    y, x = q.popleft()
+                    comp.append((y, x))
+                    for ny, nx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                        if 0 <= ny < h and 0 <= nx < w and grid[ny, nx] == grid[r, c] and not seen[ny, nx]:
+                            seen[ny, nx] = True
+                            q.append((ny, nx))
+                for y, x in comp:
+                    out[y, x] = min(len(comp), 9)
+    return out
+'''
+SUBPROC_RUNNER = ("import json, sys, numpy as np\nsrc, grids = json.loads(sys.stdin.read())\nns = {}\n"
+                  "exec(src, ns)\nprint(json.dumps([np.asarray(ns['transform'](np.array(g))).tolist() for g in grids]))\n")
+FORK_FLOOR = ("import os, resource, time, numpy, collections, json, random, re\nimport gc\ngc.collect(); gc.freeze()\n"
+              "n = int(os.environ['N'])\nt0 = time.perf_counter()\nfor _ in range(n):\n    pid = os.fork()\n"
+              "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\ndt = time.perf_counter() - t0\n"
+              "print(n / dt)\n")
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(root: int) -> float:
+    """utime+stime (+ reaped children's) of every live descendant of `root`, in seconds."""
+    kids: dict[int, list[tuple[int, list[str]]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()
+            kids.setdefault(int(fields[1]), []).append((int(entry), fields))
+    total, stack = 0, [root]
+    while stack:
+        for pid, fields in kids.get(stack.pop(), []):
+            total += sum(int(x) for x in fields[11:15])
+            stack.append(pid)
+    return total / TCK
+
+
+def make_jobs(template: str, n: int, grids: tuple[Grid, ...], offset: int) -> list[ProgramJob]:
+    return [ProgramJob(f"p{offset + i}", template.replace("{i}", str(offset + i)), grids) for i in range(n)]
+
+
+def bench_sandbox(mode: str, template: str, n: int, grids, repeats: int, bwrap: str) -> dict:
+    rates, cpus, bad = [], [], 0
+    with Sandbox(SandboxConfig(mode=mode, bwrap=bwrap, timeout_s=5.0)) as sb:
+        sb.run(make_jobs(template, 20, grids, 10**6), accept=lambda j, r: False)  # warm-up
+        for rep in range(repeats):
+            jobs = make_jobs(template, n, grids, rep * n)
+            c0, s0, t0 = tree_cpu_s(os.getpid()), time.process_time(), time.perf_counter()
+            res = sb.run(jobs, accept=lambda j, r: False)
+            dt = time.perf_counter() - t0
+            cpu = tree_cpu_s(os.getpid()) - c0 + time.process_time() - s0
+            bad += sum(not r.ok for r in res)
+            rates.append(n / dt)
+            cpus.append(cpu / n * 1000)
+        layers = {"bwrap": sb.bwrap_active, "landlock_abi": sb.hello.get("landlock_abi"),
+                  "uid_drop": sb.hello.get("drop_uid")}
+    return {"rate": statistics.median(rates), "cpu_ms": statistics.median(cpus), "failed": bad, "layers": layers}
+
+
+def bench_subprocess(template: str, n: int, grids, repeats: int) -> dict:
+    rates, cpus = [], []
+    payload_grids = [g.to_list() for g in grids]
+    for rep in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        s0, t0 = time.process_time(), time.perf_counter()
+        for i in range(n):
+            src = template.replace("{i}", str(rep * n + i))
+            out = subprocess.run([sys.executable, "-c", SUBPROC_RUNNER], input=json.dumps([src, payload_grids]),
+                                 capture_output=True, text=True, check=True, env={"OPENBLAS_NUM_THREADS": "1"})
+            assert len(json.loads(out.stdout)) == len(grids)
+        dt = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) + time.process_time() - s0
+        rates.append(n / dt)
+        cpus.append(cpu / n * 1000)
+    return {"rate": statistics.median(rates), "cpu_ms": statistics.median(cpus), "failed": 0, "layers": {}}
+
+
+def bench_fork_floor(n: int, repeats: int) -> dict:
+    """Reference floor: bare fork + _exit + wait of a numpy-loaded Python (no layers, no program)."""
+    rates, cpus = [], []
+    for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([sys.executable, "-c", FORK_FLOOR], capture_output=True, text=True, check=True,
+                             env={"N": str(n), "OPENBLAS_NUM_THREADS": "1"})
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rates.append(float(out.stdout))
+        cpus.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / n * 1000)
+    return {"rate": statistics.median(rates), "cpu_ms": statistics.median(cpus), "failed": 0, "layers": {}}
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    try:
+        torch = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch = "not installed"
+    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, kernel {platform.release()}, "
+            f"numpy {np.__version__}, torch {torch}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts (smoke run, ~30 s)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per configuration (median reported)")
+    parser.add_argument("--bwrap", choices=("auto", "on", "off"), default="auto", help="outer layer for fork mode")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "sandbox.md"),
+                        help="markdown file to write")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+    rng = np.random.default_rng(0)
+    grids = tuple(Grid.from_array(rng.integers(0, 10, (10, 10))) for _ in range(4))
+    load0 = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = []
+    for label, fn in [
+        ("fork, all layers, trivial", lambda: bench_sandbox("fork", TRIVIAL, int(1000 * scale), grids, args.repeats, args.bwrap)),
+        ("fork, all layers, medium (BFS)", lambda: bench_sandbox("fork", MEDIUM, int(400 * scale), grids, args.repeats, args.bwrap)),
+        ("fast pre-filter pass, trivial", lambda: bench_sandbox("fast", TRIVIAL, int(2000 * scale), grids, args.repeats, args.bwrap)),
+        ("fast pre-filter pass, medium", lambda: bench_sandbox("fast", MEDIUM, int(800 * scale), grids, args.repeats, args.bwrap)),
+        ("floor: bare fork+exit of numpy python", lambda: bench_fork_floor(int(1000 * scale), args.repeats)),
+        ("one subprocess per program, trivial", lambda: bench_subprocess(TRIVIAL, max(int(30 * scale), 5), grids, args.repeats)),
+    ]:
+        r = fn()
+        rows.append((label, r))
+        print(f"{label:<38} {r['rate']:8.1f} programs/s  {r['cpu_ms']:6.2f} CPU ms/program  "
+              f"~{2000 / r['cpu_ms']:6.0f}/s on 2 idle cores  failed={r['failed']} {r['layers']}", flush=True)
+    load1 = os.getloadavg()
+    fork = rows[0][1]
+    lines = [f"# Sandbox throughput ({started})", "", f"Machine: {machine()}.",
+             f"Load average (1/5/15 min) at start {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+             f"at end {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (the 2 cores are shared with other jobs, "
+             "so measured programs/s are under contention; CPU ms is our process tree only).",
+             f"Layers in fork/fast mode: {fork['layers']}. Each program: 4 random 10x10 grids, distinct sources. "
+             f"Medians of {args.repeats} runs. Command: `python bench/sandbox.py{' --quick' if args.quick else ''}`.", "",
+             "| Mode | programs/s (measured) | CPU ms / program | 2-core capacity (2000 / CPU ms) | vs subprocess |",
+             "|---|---|---|---|---|"]
+    base = rows[-1][1]
+    for label, r in rows:
+        lines.append(f"| {label} | {r['rate']:.1f} | {r['cpu_ms']:.2f} | {2000 / r['cpu_ms']:.0f} | "
+                     f"{base['cpu_ms'] / r['cpu_ms']:.1f}x less CPU |")
+    floor = rows[-2][1]
+    lines += ["", f"Goal: >= 250 programs/s on 2 cores with all layers -> projected {2000 / fork['cpu_ms']:.0f}/s "
+              f"({'met' if 2000 / fork['cpu_ms'] >= 250 else 'NOT met'}); measured under load {fork['rate']:.0f}/s.",
+              "", "Notes:",
+              f"- Fork mode costs {fork['cpu_ms'] / floor['cpu_ms']:.1f}x the bare fork+exit floor measured in this run "
+              f"({floor['cpu_ms']:.2f} ms; it includes one numpy import amortised over its forks). The rest is "
+              "copy-on-write faults in the child and the zygote, the confinement steps (~0.3 ms CPU), the program, "
+              "and the orchestrator (~0.5 ms).",
+              "- The design study (../shared/SANDBOX_DESIGN.md) measured 6.7 ms/program (~300/s) for the same design "
+              "on this machine kind at lower load (~1.5); CPU time per fork rises with contention on this "
+              "shared nested VM, so capacities here are a lower bound for idle cores.",
+              "- `fast pre-filter pass` rejects everything (`accept=lambda j, r: False`), i.e. it is the pass "
+              "alone; in real use every accepted program is then re-run in fork mode.", ""]
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""`SandboxConfig`: the limits and layers of one sandbox, validated once at construction."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# Modules the zygote imports before forking; a program may import these (and whatever they pulled
+# in). Any other import is a clear per-program ModuleNotFoundError: the unprivileged child could
+# not read the interpreter's files anyway (on this machine Python lives under /root, mode 0700).
+DEFAULT_MODULES = (
+    "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.lib.stride_tricks",
+    "collections", "collections.abc", "itertools", "functools", "math", "cmath", "copy", "typing",
+    "dataclasses", "re", "heapq", "bisect", "random", "operator", "string", "statistics",
+    "fractions", "decimal", "enum", "array", "numbers", "abc", "time", "json",
+)
+_TRISTATE = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and isolation layers for running untrusted `transform(grid)` programs.
+
+    timeout_s:   wall-clock limit per program, covering all its grids (SIGKILL at the deadline).
+    memory_mb:   address space a child may add to the zygote's (RLIMIT_AS = zygote VmSize + this).
+    concurrency: children in flight at once; 0 = number of CPU cores.
+    prelude_path: optional Python file importable as `common` in programs (pre-imported).
+    bwrap:       "auto" uses bubblewrap when it works here, "on" requires it, "off" skips it.
+    landlock:    "auto" uses Landlock when the kernel has it, "on" requires it, "off" skips it.
+    mode:        "fork" = one fresh child per program; "fast" = reused workers as a pre-filter
+                 whose accepted results are re-run in fork mode (see `Sandbox.run`).
+    seed:        base seed; each program gets random/np.random seeded from (seed, source).
+    modules:     modules pre-imported in the zygote (the only ones programs can import).
+    fast_reuse:  programs per fast-mode worker before it is replaced.
+    watchdog_s:  replace a zygote that reports nothing for this long while work is pending
+                 (None = timeout_s + 10).
+    """
+
+    timeout_s: float = 2.0
+    memory_mb: int = 1024
+    concurrency: int = 0
+    prelude_path: str | None = None
+    bwrap: str = "auto"
+    landlock: str = "auto"
+    mode: str = "fork"
+    seed: int = 0
+    modules: tuple[str, ...] = field(default=DEFAULT_MODULES)
+    fast_reuse: int = 50
+    watchdog_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.timeout_s <= 3600:
+            raise ValueError(f"timeout_s={self.timeout_s!r}: expected seconds in 0.05..3600")
+        if not 16 <= self.memory_mb <= 1 << 20:
+            raise ValueError(f"memory_mb={self.memory_mb!r}: expected 16..1048576 MiB")
+        if not 0 <= self.concurrency <= 256:
+            raise ValueError(f"concurrency={self.concurrency!r}: expected 0 (= cores) .. 256")
+        for name in ("bwrap", "landlock"):
+            if getattr(self, name) not in _TRISTATE:
+                raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {_TRISTATE}")
+        if self.mode not in ("fork", "fast"):
+            raise ValueError(f"mode={self.mode!r}: expected 'fork' or 'fast'")
+        if self.prelude_path is not None and not os.path.isfile(self.prelude_path):
+            raise ValueError(f"prelude_path={self.prelude_path!r}: no such file")
+        if not isinstance(self.modules, tuple) or not all(
+                isinstance(m, str) and all(p.isidentifier() for p in m.split(".")) for m in self.modules):
+            raise ValueError(f"modules={self.modules!r}: expected a tuple of dotted module names")
+        if not 1 <= self.fast_reuse <= 10_000:
+            raise ValueError(f"fast_reuse={self.fast_reuse!r}: expected 1..10000")
+        if self.watchdog_s is not None and not 0.5 <= self.watchdog_s <= 86_400:
+            raise ValueError(f"watchdog_s={self.watchdog_s!r}: expected None or 0.5..86400 seconds")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed={self.seed!r}: expected an int")
+
+    @property
+    def workers(self) -> int:
+        return self.concurrency or os.cpu_count() or 1
+
+    @property
+    def cpu_limit_s(self) -> int:
+        """RLIMIT_CPU backstop per child (whole seconds, soft == hard, so the kernel SIGKILLs)."""
+        return int(self.timeout_s) + 2
+
+    @property
+    def watchdog(self) -> float:
+        return self.watchdog_s if self.watchdog_s is not None else self.timeout_s + 10.0

@@ -1,0 +1,172 @@
+"""Run one untrusted program on its grids inside an already-confined child, emitting records.
+
+Nothing here is a security boundary (the program owns this process and can patch anything in
+it); the kernel layers are. This module is about *clear, reproducible results*: references are
+bound at import time so a program that monkeypatches builtins/numpy cannot fool its own output
+check; outputs are accepted only as exact list/tuple (rows of list/tuple/1-D int arrays) or exact
+int `np.ndarray`, 2-D, <= 30x30, values 0..9; any import of a module the zygote did not pre-import
+fails with a clear ModuleNotFoundError (children cannot read the interpreter's files anyway).
+"""
+from __future__ import annotations
+
+import builtins
+import gc
+import os
+import random
+import signal
+import sys
+import time
+
+import numpy as np
+
+from . import wire
+
+_type, _len, _range, _bytes, _str, _getattr, _issubclass = type, len, range, bytes, str, getattr, issubclass
+_write = os.write
+_np_ndarray, _np_array, _np_uint8 = np.ndarray, np.array, np.uint8
+_INT_TYPES = frozenset({int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                        np.uint64, np.intc, np.uintc, np.longlong, np.ulonglong})
+_SEQ_TYPES = frozenset({list, tuple})
+_proc_time = time.process_time
+
+
+class BadOutput(Exception):
+    """The transform's return value is not an acceptable grid."""
+
+
+class ImportGuard:
+    """Meta-path finder that refuses every module the zygote did not pre-import."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.allowed = ", ".join(sorted(allowed))
+
+    def find_spec(self, name, path=None, target=None):
+        raise ModuleNotFoundError(
+            f"module {name!r} is not available in the sandbox (programs can import: {self.allowed})",
+            name=name)
+
+
+def encode_output(out: object) -> bytes:
+    """GRID record bytes for `out`, or raise BadOutput saying what is wrong."""
+    t = _type(out)
+    if t is _np_ndarray:
+        if out.ndim != 2:
+            raise BadOutput(f"array has {out.ndim} dimensions, expected 2")
+        if out.dtype.kind not in "iu":
+            raise BadOutput(f"array dtype is {out.dtype}, expected an integer type")
+        h, w = out.shape
+        if not (1 <= h <= 30 and 1 <= w <= 30):
+            raise BadOutput(f"array shape {h}x{w} is outside 1..30 x 1..30")
+        lo, hi = int(out.min()), int(out.max())
+        if lo < 0 or hi > 9:
+            raise BadOutput(f"cell value {lo if lo < 0 else hi} is outside 0..9")
+        return wire.grid_record(h, w, out.astype(_np_uint8).tobytes())
+    if t not in _SEQ_TYPES:
+        raise BadOutput(f"expected a 2-D list/tuple or an int numpy array, got {t.__name__}")
+    h = _len(out)
+    if not 1 <= h <= 30:
+        raise BadOutput(f"has {h} rows, expected 1..30")
+    cells, w = bytearray(), -1
+    for r in _range(h):
+        row = out[r]
+        rt = _type(row)
+        if rt is _np_ndarray:
+            if row.ndim != 1 or row.dtype.kind not in "iu" or not 1 <= row.shape[0] <= 30:
+                raise BadOutput(f"row {r} is an array of shape {row.shape} dtype {row.dtype}")
+            row = row.tolist()
+        elif rt not in _SEQ_TYPES:
+            raise BadOutput(f"row {r} is {rt.__name__}, expected a list")
+        if w < 0:
+            w = _len(row)
+            if not 1 <= w <= 30:
+                raise BadOutput(f"row 0 has {w} cells, expected 1..30")
+        elif _len(row) != w:
+            raise BadOutput(f"ragged: row {r} has {_len(row)} cells, row 0 has {w}")
+        for c in _range(w):
+            v = row[c]
+            if _type(v) not in _INT_TYPES:
+                raise BadOutput(f"cell [{r}][{c}] is {_type(v).__name__}, expected an int 0..9")
+            if not 0 <= v <= 9:
+                raise BadOutput(f"cell [{r}][{c}] is {int(v)}, outside 0..9")
+            cells.append(int(v))
+    return wire.grid_record(h, w, _bytes(cells))
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """(class name, message) of an exception, surviving hostile __str__/__name__."""
+    try:
+        cls = _str(_type(exc).__name__)
+    except BaseException:  # noqa: BLE001 - hostile metaclass; fall back to a fixed name
+        cls = "UnnamedException"
+    try:
+        msg = _str(exc)
+    except BaseException:  # noqa: BLE001 - hostile __str__
+        msg = "<exception message could not be rendered>"
+    if _issubclass(_type(exc), SyntaxError):
+        msg = f"{_getattr(exc, 'msg', msg)} (line {_getattr(exc, 'lineno', '?')})"
+    return cls, msg
+
+
+def emit(fd: int, data: bytes) -> None:
+    """Write all of `data` to the result pipe (a short write is retried; errors end the child)."""
+    view = memoryview(data)
+    while view:
+        n = _write(fd, view)
+        view = view[n:]
+
+
+def run(fd: int, source: str, grids: list, seed: int) -> None:
+    """Compile and define the program, then run `transform` on each grid, emitting one record each."""
+    try:
+        code = compile(source, "<program>", "exec")
+    except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), MemoryError...
+        emit(fd, wire.progerr_record(wire.PROGERR_COMPILE, *_describe(e)))
+        return
+    namespace = {"__name__": "__program__", "__builtins__": builtins}
+    try:
+        exec(code, namespace)  # noqa: S102 - this *is* the untrusted program, in its confined child
+    except BaseException as e:  # noqa: BLE001 - recorded as data, including SystemExit at import
+        emit(fd, wire.progerr_record(wire.PROGERR_DEFINE, *_describe(e)))
+        return
+    fn = namespace.get("transform")
+    if not callable(fn):
+        emit(fd, wire.progerr_record(wire.PROGERR_NO_TRANSFORM, "MissingTransform",
+                                     "the program defines no callable `transform(grid)`"))
+        return
+    random.seed(seed)  # once per program: grids run in order, so each run is reproducible
+    np.random.seed(seed % 2**32)
+    for g in grids:
+        try:
+            out = fn(_np_array(g, dtype=np.int64))
+        except BaseException as e:  # noqa: BLE001 - exception class and message become data
+            emit(fd, wire.exc_record(*_describe(e)))
+            continue
+        try:
+            record = encode_output(out)
+        except BadOutput as e:
+            record = wire.badout_record(_str(e))
+        except BaseException as e:  # noqa: BLE001 - a hostile object broke the checker itself
+            record = wire.badout_record(f"checking the output raised {_describe(e)[0]}")
+        emit(fd, record)
+
+
+def fingerprint() -> int:
+    """Hash of interpreter state a program could poison (fast mode retires a worker on change).
+
+    Catches accidental monkeypatching only: hostile code can evade it (e.g. `__code__` swaps).
+    """
+    parts = [id(builtins.__dict__), tuple(sorted((k, id(v)) for k, v in builtins.__dict__.items())),
+             tuple(sorted((k, id(v)) for k, v in np.__dict__.items())),
+             tuple(sorted((k, id(v)) for k, v in sys.modules.items())),
+             tuple(id(f) for f in sys.meta_path), id(sys.gettrace()), id(sys.getprofile()),
+             sys.getrecursionlimit(), tuple(id(c) for c in gc.callbacks),
+             tuple(id(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)),
+             signal.getitimer(signal.ITIMER_REAL)]
+    for mod in ("collections", "itertools", "functools", "math", "copy", "re", "random"):
+        m = sys.modules.get(mod)
+        parts.append(tuple(sorted((k, id(v)) for k, v in vars(m).items())) if m is not None else None)
+    return hash(tuple(parts))
+
+
+def cpu_us() -> int:
+    return int(_proc_time() * 1e6)

@@ -1,0 +1,95 @@
+"""The sandbox as a service: watchdog and restart, fail-closed setup, fast mode as a pre-filter,
+and `sandbox-info`."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from _sandbox_support import CANARY, FLIPPED, job, make_config  # type: ignore[import-not-found]
+from ensemble.cli import main as cli_main
+from sandbox import ExecStatus as S
+from sandbox import Sandbox, SandboxError, sandbox_info
+from sandbox import runner
+
+
+def test_watchdog_replaces_a_stalled_zygote():
+    with Sandbox(make_config(bwrap="off", watchdog_s=1.0)) as sb:
+        old = sb.pid
+        os.kill(old, signal.SIGSTOP)  # a zygote that makes no progress (e.g. ptrace-stopped)
+        t0 = time.monotonic()
+        (res,) = sb.run([job(CANARY)])
+        assert res.ok and res.grids[0].output == FLIPPED
+        assert sb.restarts == 1 and sb.pid != old and time.monotonic() - t0 < 10
+        assert not os.path.exists(f"/proc/{old}") or open(f"/proc/{old}/stat").read().split()[2] == "Z"
+
+
+def test_dead_zygote_is_restarted_and_work_is_retried():
+    with Sandbox(make_config(bwrap="off")) as sb:
+        os.kill(sb.pid, signal.SIGKILL)
+        res = sb.run([job(CANARY, pid=str(i)) for i in range(4)])
+        assert all(r.ok and r.grids[0].output == FLIPPED for r in res) and sb.restarts == 1
+
+
+def test_confinement_failure_fails_closed(monkeypatch):
+    # A seccomp program the kernel rejects: the child must exit before running anything.
+    monkeypatch.setattr(runner, "compile_bpf", lambda: b"\xff" * 8)
+    with Sandbox(make_config(bwrap="off")) as sb:
+        (res,) = sb.run([job(CANARY)])
+    assert res.status is S.SETUP_FAILURE and res.grids[0].output is None
+    assert "fail-closed" in res.error
+
+
+def test_unavailable_module_is_a_clear_start_error():
+    with pytest.raises(SandboxError, match="no_such_module_xyz"):
+        Sandbox(make_config(bwrap="off", modules=("numpy", "no_such_module_xyz"))).start()
+
+
+def test_bwrap_on_without_bubblewrap_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(runner.bwrap, "probe", lambda paths: (False, "bwrap not installed"))
+    with pytest.raises(SandboxError, match="bwrap='on'.*not installed"):
+        Sandbox(make_config(bwrap="on"))
+
+
+def test_fast_mode_is_only_a_prefilter():
+    stealth = ("from collections import Counter\ndef transform(g):\n"
+               "    Counter.most_common.__code__ = (lambda self, n=None: [(0, 0)]).__code__\n    return [[5]]\n")
+    victim = ("import numpy as np\nfrom collections import Counter\ndef transform(g):\n"
+              "    return g * 0 + Counter(g.ravel().tolist()).most_common(1)[0][0] + 1\n")
+    loud = "import numpy as np\ndef transform(g):\n    np.flipud = lambda a: np.zeros((1, 1), int)\n    return [[6]]\n"
+    jobs = [job(stealth, pid="stealth"), job(victim, pid="victim"), job(loud, pid="loud"), job(CANARY, pid="canary"),
+            job("def transform(g):\n    return 1 / 0\n", pid="bad"),
+            job("def transform(g):\n    while True:\n        pass\n", pid="loop")]
+    # One worker, reused for up to 10 programs, so the programs share a process in order.
+    with Sandbox(make_config(mode="fast", concurrency=1, bwrap="off", fast_reuse=10)) as sb:
+        res = {r.program_id: r for r in sb.run(jobs)}
+        raw = {r.program_id: r for r in sb.run(jobs, accept=lambda j, r: False)}
+    # Without the re-run: the stealthy __code__ swap poisons the next program in the worker;
+    # the loud np.flipud patch changes the fingerprint, so that worker is retired first.
+    assert all(r.mode == "fast" for r in raw.values())
+    assert raw["victim"].grids[0].output.to_list() == [[1, 1, 1], [1, 1, 1]]  # poisoned: should be 2s
+    assert raw["canary"].grids[0].output == FLIPPED
+    # Everything that passed the pre-filter was re-run in fork mode, so the poison never counts.
+    assert res["victim"].mode == "fork" and res["victim"].grids[0].output.to_list() == [[2, 2, 2], [2, 2, 2]]
+    assert res["stealth"].mode == res["loud"].mode == res["canary"].mode == "fork"
+    assert res["canary"].grids[0].output == FLIPPED
+    assert res["bad"].mode == "fast" and res["bad"].status is S.EXCEPTION
+    assert res["loop"].mode == "fast" and res["loop"].status is S.TIMEOUT
+
+
+def test_sandbox_info_reports_every_layer():
+    rows = sandbox_info(make_config(), live=True)
+    names = [r.layer for r in rows]
+    for layer in ("bubblewrap", "seccomp allow-list", "landlock", "uid/gid drop to 65534", "rlimits (soft == hard)"):
+        assert layer in names
+    probes = [r for r in rows if r.layer.startswith("live probe")]
+    assert len(probes) == 6 and all(r.active for r in probes), probes
+    assert all(r.reason for r in rows)
+
+
+def test_sandbox_info_command(capsys):
+    assert cli_main(["sandbox-info", "--no-probe", "--bwrap", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "seccomp allow-list" in out and "bubblewrap" in out and "disabled by config" in out
