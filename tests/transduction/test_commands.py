@@ -1,0 +1,108 @@
+"""`arc-hybrid transduce` / `finetune` on the tiny model, configs and presets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from arc_core.config import parse_overrides
+from arc_core.submission import read_submission
+from ensemble.cli import main
+from transduction.config import PRESETS, TransductionConfig, preset
+from transduction.finetune import find_overlap
+from transduction.pipeline import TransductionResult
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds(name):
+    cfg = preset(name)
+    assert isinstance(cfg, TransductionConfig)
+
+
+def test_presets_match_the_paper():
+    one, eight = preset("paper-1b"), preset("paper-8b")
+    assert (one.lora.rank, one.lora.alpha, one.train.lr, one.train.epochs, one.train.batch_size) == (128, 16.0, 5e-5, 2, 2)
+    assert (eight.train.lr, eight.lora.lm_head, one.lora.lm_head) == (1e-4, True, False)
+    assert set(one.lora.target_modules) == {"q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"}
+    assert one.data.max_examples == 250
+
+
+def test_overrides_and_errors():
+    cfg = preset("cpu-small", parse_overrides(["lora.rank=8", "infer.transforms=identity,rot90", "train.mode=none"]))
+    assert cfg.lora.rank == 8 and cfg.infer.transforms == ("identity", "rot90") and cfg.train.mode == "none"
+    with pytest.raises(ValueError, match="did you mean 'cpu-small'"):
+        preset("cpu-smal")
+    with pytest.raises(ValueError, match="did you mean 'rank'"):
+        preset("cpu-small", parse_overrides(["lora.rnak=8"]))
+    with pytest.raises(ValueError, match="must start with 'identity'"):
+        preset("cpu-small", parse_overrides(["infer.transforms=rot90"]))
+    with pytest.raises(ValueError, match="did you mean 'rot90'"):
+        preset("cpu-small", parse_overrides(["data.dihedral=rot91"]))
+    with pytest.raises(ValueError, match="score_views"):
+        preset("cpu-small", parse_overrides(["infer.ranking=score"]))
+
+
+TINY = ["--set", "data.max_examples=2", "--set", "train.epochs=1", "--set", "lora.rank=2", "--set", "lora.alpha=4",
+        "--set", "infer.max_new_tokens=4", "--set", "infer.transforms=identity,rot90", "--device", "cpu"]
+
+
+def test_transduce_command(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["transduce", "--dataset", "arc1/training", "--tasks", "6150a2bd,d631b094", "--out", str(out),
+            "--set", f"model={tiny_model_dir}", "--set", "infer.score_views=2", "--set",
+            "infer.ranking=votes-then-score", *TINY]
+    assert main(argv) == 0
+    assert "2 task(s) (0 reused)" in capsys.readouterr().out
+    sub = read_submission(out / "submission.json")
+    assert set(sub) == {"6150a2bd", "d631b094"}
+    cands = json.loads((out / "candidates.json").read_text())
+    assert set(cands) == set(sub)
+    res = TransductionResult.from_dict(json.loads((out / "results" / "6150a2bd.json").read_text()))
+    assert res.train is not None and res.train.n_examples == 2 and len(res.predictions) > 0
+    assert all(p.transform in ("identity", "rot90") for p in res.predictions)
+    assert (out / "adapters" / "6150a2bd" / "adapter_config.json").is_file()
+    assert json.loads((out / "score.json").read_text())["tasks"] == 2
+    assert main(argv) == 0  # resume: every result reused
+    assert "(2 reused)" in capsys.readouterr().out
+    assert main([*argv[:-len(TINY)], *TINY[:-2], "--set", "lora.rank=3", "--device", "cpu"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_finetune_refuses_overlap_then_writes_model(tiny_model_dir, tmp_path, capsys, arc1):
+    from arc_lm.models import load_hf_model
+
+    argv = ["finetune", "--datasets", "arc1/training", "--limit", "2", "--eval-dataset", "arc1/training",
+            "--out", str(tmp_path / "ft"), "--set", f"model={tiny_model_dir}", *TINY]
+    assert main(argv) == 2
+    assert "overlap the evaluation set" in capsys.readouterr().err
+    assert main([*argv, "--allow-overlap"]) == 0
+    model, _ = load_hf_model(tmp_path / "ft", device="cpu")
+    assert model.config.num_hidden_layers == 2
+    assert json.loads((tmp_path / "ft" / "finetune.json").read_text())["record"]["n_tasks"] == 2
+
+
+def test_overlap_by_id_and_grid(arc1):
+    train, evaluation = arc1
+    ev = [evaluation.tasks[t] for t in evaluation.ids()]
+    assert find_overlap([train.tasks[t] for t in train.ids()[:20]], ev) == {}  # 0520fde7 shares only one grid
+    t = ev[0]
+    assert find_overlap([t], ev) == {t.id: "same task id"}
+    from arc_core.task import Task
+    clone = Task("renamed", t.train, t.test_inputs)
+    assert "shares" in find_overlap([clone], ev)["renamed"]
+
+
+def test_full_finetune_changes_base_weights(tiny_model_dir, tiny_config, flip_task, tmp_path):
+    import torch
+
+    from arc_lm.models import load_hf_model
+    from transduction.finetune import finetune
+
+    model, tok = load_hf_model(tiny_model_dir, device="cpu", dtype="float32")
+    before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    rec = finetune([flip_task], [], tiny_config(train={"lr": 1e-3}), tmp_path / "full", "full", model=model, tokenizer=tok)
+    assert rec.method == "full" and rec.n_examples == 4 and rec.n_steps == 2
+    saved, _ = load_hf_model(tmp_path / "full", device="cpu", dtype="float32")
+    assert not torch.equal(saved.model.layers[0].mlp.up_proj.weight, before)
+    with pytest.raises(ValueError, match="unknown fine-tuning method"):
+        finetune([flip_task], [], tiny_config(), tmp_path / "x", "qlora", model=model, tokenizer=tok)

@@ -1,0 +1,97 @@
+"""`arc-hybrid` subcommands of the transduction package: `transduce`, `finetune`.
+
+Handlers parse arguments, build the config (preset, optional TOML/YAML file, `--set` overrides) and
+call one library function (`run.transduce_dataset`, `finetune.finetune`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from arc_core.cli import Command, add_dataset_argument, add_task_selection_arguments, parse_task_ids
+from arc_core.config import load_config_file, merge, parse_overrides
+from transduction.config import PRESETS, TransductionConfig, preset
+
+
+def _config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
+    parser.add_argument("--preset", default=default_preset, choices=sorted(PRESETS),
+                        help=f"configuration preset (default {default_preset})")
+    parser.add_argument("--config", help="TOML/YAML file with overrides of the preset (tables data, lora, train, infer)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set train.epochs=1 --set lora.rank=16 (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:N]")
+
+
+def build_config(args: argparse.Namespace) -> TransductionConfig:
+    overrides = load_config_file(args.config) if args.config else {}
+    return preset(args.preset, merge(overrides, parse_overrides(args.set)))
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- transduce ---------------------------------------------------------------------------------
+def _transduce_args(parser: argparse.ArgumentParser) -> None:
+    add_dataset_argument(parser)
+    add_task_selection_arguments(parser)
+    parser.add_argument("--out", required=True, help="run directory (created; rerunning resumes)")
+    _config_arguments(parser, "cpu-small")
+
+
+def _transduce_run(args: argparse.Namespace) -> int:
+    from arc_core.datasets import load_dataset
+    from transduction.run import transduce_dataset
+
+    config = build_config(args)
+    dataset = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
+    if len(dataset) == 0:
+        raise ValueError(f"no tasks selected from {args.dataset}")
+    summary = transduce_dataset(dataset, config, args.out, device=args.device, log=_log)
+    print(f"{summary.n_tasks} task(s) ({summary.n_reused} reused); submission: {summary.submission}")
+    if summary.score is not None:
+        print(f"score: {summary.score}")
+    return 0
+
+
+# ---- finetune ----------------------------------------------------------------------------------
+def _finetune_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", required=True,
+                        help="comma-separated training dataset names or paths, e.g. arc1/training")
+    parser.add_argument("--eval-dataset", default="arc1/evaluation",
+                        help="the evaluation set that must not overlap the training data (default arc1/evaluation)")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="train even when training tasks share ids or grids with the evaluation set")
+    parser.add_argument("--limit", type=int, help="use only the first N tasks of each training dataset")
+    parser.add_argument("--method", choices=("lora", "full"), default="lora",
+                        help="lora: train an adapter and merge it into the weights; full: all weights")
+    parser.add_argument("--out", required=True, help="output Hugging Face model directory")
+    _config_arguments(parser, "cpu-small")
+
+
+def _finetune_run(args: argparse.Namespace) -> int:
+    from arc_core.datasets import load_dataset
+    from transduction.finetune import finetune
+
+    config = build_config(args)
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--datasets is empty")
+    train = []
+    for name in names:
+        ds = load_dataset(name).select(limit=args.limit)
+        train += [ds.tasks[t] for t in ds.ids()]
+    evaluation = load_dataset(args.eval_dataset)
+    record = finetune(train, [evaluation.tasks[t] for t in evaluation.ids()], config, args.out, args.method,
+                      args.allow_overlap, args.device)
+    print(f"fine-tuned ({record.method}) on {record.n_tasks} tasks, {record.n_examples} examples, "
+          f"{record.n_steps} steps, final loss {record.losses[-1]:.4f}, {record.seconds:.0f}s -> {record.out_dir}")
+    return 0
+
+
+COMMANDS = (
+    Command("transduce", "test-time-train per-task LoRA adapters, predict with augmented voting, write "
+            "ranked candidates and a Kaggle submission", _transduce_args, _transduce_run),
+    Command("finetune", "fine-tune a base model on ARC tasks in the TTT format (refuses overlap with the "
+            "evaluation set)", _finetune_args, _finetune_run),
+)

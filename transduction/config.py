@@ -1,0 +1,196 @@
+"""Configuration of the transduction solver: frozen dataclasses validated in `__post_init__`, and presets.
+
+`TransductionConfig` groups four parts, each a TOML table / `--set` prefix:
+- `data`:   how TTT pseudo-tasks are built (leave-one-out, augmentations, cap, token limit, seed).
+- `lora`:   the adapter (rank, alpha, dropout, target modules, lm_head).
+- `train`:  the optimisation (lr, epochs, batch, AdamW weight decay, warm-up, dtype, mode).
+- `infer`:  augmented inference, voting and augmentation scoring.
+
+Presets (`PRESETS`): `paper-1b` and `paper-8b` follow TTT_METHOD §3 (rank 128, alpha 16, q/v + MLP,
+2 epochs, batch 2, 250 pseudo-tasks); `cpu-small` is the recipe measured on this CPU with the embedded
+SmolLM2-135M (TTT_METHOD §8: rank 32, alpha 64, all linear layers, lr 3e-4, 48 pseudo-tasks).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from arc_core.config import build, merge
+from arc_core.transforms import DIHEDRAL, PAPER_INFERENCE_TRANSFORMS, TRAINING_ONLY
+
+LossOn = Literal["outputs", "query"]
+Mode = Literal["per-task", "shared", "none"]
+Ranking = Literal["votes", "score", "votes-then-score"]
+DType = Literal["auto", "float32", "bfloat16"]
+
+
+def _check_names(what: str, names: tuple[str, ...], known: dict) -> None:
+    for n in names:
+        if n not in known:
+            close = difflib.get_close_matches(n, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+            raise ValueError(f"{what}: unknown transform {n!r}{hint}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """TTT data: leave-one-out pseudo-tasks x augmentations (TTT_METHOD §2)."""
+
+    format: str = "compact"                 # prompt format (see transduction.formats.FORMATS)
+    loss_on: LossOn = "outputs"             # "outputs": query + demo outputs 2..k; "query": query only
+    max_examples: int = 250                 # cap on pseudo-tasks per task
+    max_tokens: int = 8192                  # drop pseudo-tasks longer than this (tokens)
+    leave_two_out: bool = True              # top up with leave-two-out pseudo-tasks when under the cap
+    dihedral: tuple[str, ...] = tuple(DIHEDRAL)  # geometric augmentations (identity included)
+    training_only: tuple[str, ...] = ()     # e.g. ("upscale2", "tile_2x2"); non-invertible
+    copies: int = 2                         # copies per (pseudo-task, transform); copy 0 is unpermuted
+    permute_colours: bool = True            # copies >0 get a random colour permutation keeping 0
+    shuffle_demos: bool = True              # copies >0 get a random demonstration order
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_examples < 1:
+            raise ValueError(f"data.max_examples must be >= 1, got {self.max_examples}")
+        if self.max_tokens < 16:
+            raise ValueError(f"data.max_tokens must be >= 16, got {self.max_tokens}")
+        if self.copies < 1:
+            raise ValueError(f"data.copies must be >= 1, got {self.copies}")
+        if not self.dihedral and not self.training_only:
+            raise ValueError("data.dihedral and data.training_only are both empty: no augmentation to draw")
+        _check_names("data.dihedral", self.dihedral, DIHEDRAL)
+        _check_names("data.training_only", self.training_only, TRAINING_ONLY)
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """The per-task adapter."""
+
+    rank: int = 128
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj", "gate_proj", "up_proj", "down_proj")
+    lm_head: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError(f"lora.rank must be >= 1, got {self.rank}")
+        if self.alpha <= 0:
+            raise ValueError(f"lora.alpha must be > 0, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ValueError("lora.target_modules is empty")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of the adapter (AdamW, cosine schedule with linear warm-up)."""
+
+    mode: Mode = "per-task"                 # per-task adapters, one shared adapter, or no TTT
+    lr: float = 5e-5
+    epochs: int = 2
+    batch_size: int = 2
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1            # warm-up steps = fraction x total steps (marc: total // 10)
+    max_grad_norm: float = 1.0              # 0 disables clipping
+    dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
+                                            # float32: fp32 everywhere
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"train.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ValueError("train.weight_decay and train.max_grad_norm must be >= 0")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Augmented inference (TTT_METHOD §4.2), voting and augmentation scoring."""
+
+    transforms: tuple[str, ...] = PAPER_INFERENCE_TRANSFORMS  # identity must come first
+    permutations: int = 2                   # extra demo orders per leave-one-out subset (identity pool)
+    per_transform: int = 1                  # prompts per non-identity transform, drawn from the pool
+    temperature: float = 0.0                # 0 = greedy
+    max_new_tokens: int = 1024              # hard cap; the per-task cap is estimated from grid sizes
+    batch_size: int = 8
+    score_views: int = 0                    # K augmented views for product-of-experts scoring (0: off)
+    ranking: Ranking = "votes"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_names("infer.transforms", self.transforms, DIHEDRAL)
+        if not self.transforms or self.transforms[0] != "identity":
+            raise ValueError(f"infer.transforms must start with 'identity', got {self.transforms}")
+        if len(set(self.transforms)) != len(self.transforms):
+            raise ValueError(f"infer.transforms has duplicates: {self.transforms}")
+        if self.permutations < 0 or self.per_transform < 1:
+            raise ValueError("infer.permutations must be >= 0 and infer.per_transform >= 1")
+        if self.temperature < 0 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError("infer.temperature must be >= 0, max_new_tokens and batch_size >= 1")
+        if self.score_views < 0:
+            raise ValueError(f"infer.score_views must be >= 0, got {self.score_views}")
+        if self.ranking != "votes" and self.score_views == 0:
+            raise ValueError(f"infer.ranking={self.ranking!r} needs infer.score_views > 0")
+
+
+@dataclass(frozen=True)
+class TransductionConfig:
+    """Everything the transduction solver needs besides the model."""
+
+    model: str = "smollm2-135m"             # base model name or path (arc_lm.resolve_model)
+    data: DataConfig = field(default_factory=DataConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
+
+
+_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+# Preset name -> overrides of the defaults (nested like the dataclasses).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-1b": {
+        "model": "meta-llama/Llama-3.2-1B-Instruct",
+        "data": {"format": "marc", "max_examples": 250},
+        "lora": {"rank": 128, "alpha": 16.0},
+        "train": {"lr": 5e-5, "epochs": 2, "batch_size": 2},
+    },
+    "paper-8b": {
+        "model": "ekinakyurek/marc-8B-finetuned-llama3",
+        "data": {"format": "marc", "max_examples": 250},
+        "lora": {"rank": 128, "alpha": 16.0, "lm_head": True},
+        "train": {"lr": 1e-4, "epochs": 2, "batch_size": 2},
+    },
+    "cpu-small": {
+        "model": "smollm2-135m",
+        "data": {"format": "compact", "max_examples": 48, "max_tokens": 2048, "leave_two_out": False,
+                 "permute_colours": False, "copies": 2},
+        "lora": {"rank": 32, "alpha": 64.0, "target_modules": _LINEAR},
+        "train": {"lr": 3e-4, "epochs": 2, "batch_size": 1},
+        "infer": {"max_new_tokens": 512, "batch_size": 8},
+    },
+}
+
+
+def preset(name: str, overrides: dict[str, Any] | None = None) -> TransductionConfig:
+    """The named preset, with nested overrides (e.g. from `parse_overrides`) applied on top."""
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(PRESETS)}"
+        raise ValueError(f"unknown transduction preset {name!r} ({hint})")
+    return build(TransductionConfig, merge(PRESETS[name], overrides or {}))
+
+
+def replace(cfg: TransductionConfig, **parts: Any) -> TransductionConfig:
+    """A copy with nested fields replaced: replace(cfg, train={"epochs": 1})."""
+    new = {}
+    for key, value in parts.items():
+        old = getattr(cfg, key)
+        new[key] = dataclasses.replace(old, **value) if isinstance(value, dict) else value
+    return dataclasses.replace(cfg, **new)

@@ -1,0 +1,234 @@
+"""The transduction recipe, stage by stage, and `transduce_task` which runs them all for one task.
+
+Stages (each callable on its own; every result type has `to_dict` / `from_dict` so the ensemble
+runner can persist it):
+  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> run_inference (predictions)
+  -> vote (VoteTables) -> score (augmentation log-probs) -> make_candidates (ranked Candidates)
+
+`TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
+(peft), its tokenizer, and an arc_lm `HFBackend` over that same model. Modes: "per-task" trains a
+fresh adapter per task (reused from `adapter_dir(workdir, task)` when complete), "shared" uses one
+adapter trained on all tasks' data (`train_shared`), "none" disables the adapter (base model only).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arc_core.candidates import Candidate, Source
+from arc_core.grid import Grid
+from arc_core.task import Task
+from transduction.augscore import rank, score_candidates
+from transduction.config import TransductionConfig
+from transduction.data import TTTData, build_ttt_data, task_seed
+from transduction.formats import get_format
+from transduction.masks import TokenizedExample, count_tokens, tokenize_example
+from transduction.predict import Prediction, build_queries, predict
+from transduction.train import TrainRecord, adapter_dir, attach_lora, load_adapter, train_adapter
+from transduction.voting import VoteTable, hierarchical_vote
+
+SHARED_ID = "_shared"
+
+
+@dataclass
+class TransductionModel:
+    """A base model with a LoRA adapter attached, its tokenizer and a backend over it."""
+
+    model: Any
+    tokenizer: Any
+    backend: Any
+
+    @classmethod
+    def wrap(cls, base_model: Any, tokenizer: Any, config: TransductionConfig,
+             lm_batch_size: int | None = None) -> TransductionModel:
+        """Attach the configured LoRA to an already-loaded base model (modified in place)."""
+        from arc_lm.config import LMConfig
+        from arc_lm.hf_backend import HFBackend
+
+        model = attach_lora(base_model, config.lora)
+        model.eval()
+        backend = HFBackend.from_model(model, tokenizer, LMConfig(batch_size=lm_batch_size or config.infer.batch_size))
+        return cls(model, tokenizer, backend)
+
+    @classmethod
+    def load(cls, config: TransductionConfig, device: str = "auto") -> TransductionModel:
+        """Load `config.model` once (arc_lm.load_hf_model) and attach the adapter."""
+        from arc_lm.models import load_hf_model
+
+        dtype = "float32" if config.train.dtype == "float32" else "auto"
+        base, tokenizer = load_hf_model(config.model, device=device, dtype=dtype)
+        return cls.wrap(base, tokenizer, config)
+
+    @property
+    def pad_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+# ---- stages ------------------------------------------------------------------------------------
+def make_ttt_data(task: Task, tokenizer: Any, config: TransductionConfig) -> TTTData:
+    fmt = get_format(config.data.format)
+    if hasattr(fmt, "check_tokenizer"):
+        fmt.check_tokenizer(tokenizer)
+    return build_ttt_data(task, config.data, lambda pt: count_tokens(fmt.encode(pt, tokenizer), tokenizer, fmt))
+
+
+def tokenize_data(data: TTTData, tokenizer: Any, config: TransductionConfig) -> list[TokenizedExample]:
+    fmt = get_format(config.data.format)
+    return [tokenize_example(fmt.encode(pt, tokenizer), tokenizer, fmt, config.data.loss_on) for pt in data.examples]
+
+
+def run_ttt(task: Task, tm: TransductionModel, config: TransductionConfig, workdir: str | Path,
+            data: TTTData | None = None) -> TrainRecord | None:
+    """Per-task mode: load the task's saved adapter if complete, else train and save it.
+    Shared mode: load the shared adapter (trained by `train_shared`). No-TTT mode: nothing (None)."""
+    mode = config.train.mode
+    if mode == "none":
+        return None
+    if mode == "shared":
+        rec = load_adapter(tm.model, adapter_dir(workdir, SHARED_ID))
+        if rec is None:
+            raise ValueError(f"shared mode: no shared adapter in {adapter_dir(workdir, SHARED_ID)}; "
+                             "run train_shared first")
+        return rec
+    out = adapter_dir(workdir, task.id)
+    rec = load_adapter(tm.model, out)
+    if rec is not None:
+        return rec
+    data = data if data is not None else make_ttt_data(task, tm.tokenizer, config)
+    examples = tokenize_data(data, tm.tokenizer, config)
+    return train_adapter(tm.model, examples, config.train, task.id, task_seed(config.train.seed, task.id),
+                         tm.pad_id, out)
+
+
+def train_shared(tasks: Sequence[Task], tm: TransductionModel, config: TransductionConfig,
+                 workdir: str | Path) -> TrainRecord:
+    """One adapter on the union of every task's TTT data (the paper's shared-TTT ablation)."""
+    out = adapter_dir(workdir, SHARED_ID)
+    rec = load_adapter(tm.model, out)
+    if rec is not None:
+        return rec
+    examples = [ex for t in tasks for ex in tokenize_data(make_ttt_data(t, tm.tokenizer, config), tm.tokenizer, config)]
+    return train_adapter(tm.model, examples, config.train, SHARED_ID, task_seed(config.train.seed, SHARED_ID),
+                         tm.pad_id, out)
+
+
+def run_inference(task: Task, tm: TransductionModel, config: TransductionConfig) -> list[Prediction]:
+    """Augmented predictions with the adapter as trained (disabled in mode "none")."""
+    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
+    with ctx:
+        return predict_with_backend(task, tm.backend, tm.tokenizer, config)
+
+
+def predict_with_backend(task: Task, backend: Any, tokenizer: Any, config: TransductionConfig,
+                         adapter: str | Path | None = None) -> list[Prediction]:
+    """Augmented predictions through any arc_lm Backend, optionally with a saved adapter directory
+    (e.g. `adapter_dir(workdir, task.id)` served by a vLLM or HF backend loaded separately)."""
+    fmt = get_format(config.data.format)
+    return predict(task, build_queries(task, config.infer), fmt, tokenizer, backend, config.infer,
+                   str(adapter) if adapter is not None else None)
+
+
+def vote(task: Task, predictions: Sequence[Prediction]) -> list[VoteTable]:
+    return [hierarchical_vote(i, [(p.transform, p.grid) for p in predictions if p.test_index == i])
+            for i in range(task.n_test)]
+
+
+def score(task: Task, tables: Sequence[VoteTable], tm: TransductionModel,
+          config: TransductionConfig) -> dict[int, list[float]] | None:
+    """Augmentation scores per test input (aligned with each table's `ranked`), None when disabled."""
+    if config.infer.score_views == 0:
+        return None
+    fmt = get_format(config.data.format)
+    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
+    with ctx:
+        return {t.test_index: score_candidates(task, t.test_index, [x.grid for x in t.ranked], fmt, tm.tokenizer,
+                                               tm.backend, config.infer.score_views, config.infer.seed)
+                for t in tables}
+
+
+def make_candidates(task: Task, tables: Sequence[VoteTable], scores: dict[int, list[float]] | None,
+                    config: TransductionConfig) -> dict[int, list[Candidate]]:
+    out: dict[int, list[Candidate]] = {}
+    for t in tables:
+        ordered = rank(t, scores.get(t.test_index) if scores is not None else None, config.infer.ranking)
+        out[t.test_index] = [
+            Candidate(task.id, t.test_index, tally.grid, Source.TRANSDUCTION, r, float(tally.votes), s,
+                      tally.transforms)
+            for r, (tally, s) in enumerate(ordered)
+        ]
+    return out
+
+
+# ---- the whole recipe --------------------------------------------------------------------------
+@dataclass
+class TransductionResult:
+    """Everything transduction produced for one task."""
+
+    task_id: str
+    data: dict[str, Any]                         # TTT data stats: n_examples, digest, drop counts
+    train: TrainRecord | None
+    predictions: list[Prediction]
+    vote_tables: list[VoteTable]
+    scores: dict[int, list[float]] | None
+    candidates: dict[int, list[Candidate]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "task_id": self.task_id, "data": self.data,
+            "train": self.train.to_dict() if self.train is not None else None,
+            "predictions": [p.to_dict() for p in self.predictions],
+            "vote_tables": [t.to_dict() for t in self.vote_tables],
+            "scores": {str(k): v for k, v in self.scores.items()} if self.scores is not None else None,
+            "candidates": {str(k): [candidate_to_dict(c) for c in cs] for k, cs in self.candidates.items()},
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TransductionResult:
+        return cls(
+            d["task_id"], d["data"], TrainRecord.from_dict(d["train"]) if d["train"] is not None else None,
+            [Prediction.from_dict(p) for p in d["predictions"]], [VoteTable.from_dict(t) for t in d["vote_tables"]],
+            {int(k): v for k, v in d["scores"].items()} if d["scores"] is not None else None,
+            {int(k): [candidate_from_dict(c) for c in cs] for k, cs in d["candidates"].items()}, d["seconds"],
+        )
+
+
+def candidate_to_dict(c: Candidate) -> dict:
+    return {"task_id": c.task_id, "test_index": c.test_index, "grid": c.grid.to_list(), "source": c.source.value,
+            "rank": c.rank, "weight": c.weight, "score": c.score, "provenance": list(c.provenance)}
+
+
+def candidate_from_dict(d: dict) -> Candidate:
+    return Candidate(d["task_id"], d["test_index"], Grid.parse(d["grid"]), Source(d["source"]), d["rank"],
+                     d["weight"], d["score"], tuple(d["provenance"]))
+
+
+def transduce_task(task: Task, model: TransductionModel, config: TransductionConfig,
+                   workdir: str | Path) -> TransductionResult:
+    """TTT (per the mode) + augmented inference + voting (+ scoring) for one task."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    data = make_ttt_data(task, model.tokenizer, config) if config.train.mode == "per-task" else None
+    seconds["data"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    record = run_ttt(task, model, config, workdir, data)
+    seconds["train"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    predictions = run_inference(task, model, config)
+    seconds["predict"] = time.perf_counter() - clock
+    tables = vote(task, predictions)
+    clock = time.perf_counter()
+    scores = score(task, tables, model, config)
+    seconds["score"] = time.perf_counter() - clock
+    stats: dict[str, Any] = {"n_examples": 0}
+    if data is not None:
+        stats = {"n_examples": len(data.examples), "digest": data.digest(), "n_candidates": data.n_candidates,
+                 "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates}
+    return TransductionResult(task.id, stats, record, predictions, tables, scores,
+                              make_candidates(task, tables, scores, config), seconds)

@@ -1,0 +1,137 @@
+"""Augmented inference: prompts under invertible transforms, generation, parsing, inverse mapping.
+
+Query set per test input, as in the released TTT code (TTT_METHOD §4.2): the leave-one-out subsets of
+the demonstrations (all of them when K = 1), each in its original order plus `permutations` random
+orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
+`per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
+always the query. Each generated text is parsed by the format (a typed failure, never an exception)
+and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+Only `Task` objects are read: test outputs never reach a prompt.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from arc_core.grid import Grid
+from arc_core.task import Pair, Task
+from arc_core.transforms import Augmentation
+from transduction.config import InferConfig
+from transduction.data import task_seed
+from transduction.formats import Format, ParseStatus, PseudoTask
+from transduction.masks import tokenize
+
+
+@dataclass(frozen=True)
+class Query:
+    """One inference prompt: which test input, under which transform, with which demonstrations."""
+
+    test_index: int
+    transform: str                     # the vote group (a dihedral name)
+    order: tuple[int, ...]             # demonstration indices, in prompt order
+    pseudo_task: PseudoTask            # already transformed
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(self.transform)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One generated answer, parsed and mapped back to the task's frame (grid None on failure)."""
+
+    test_index: int
+    transform: str
+    order: tuple[int, ...]
+    prompt_sha: str                    # first 16 hex digits of SHA-256 of the prompt text
+    raw_text: str
+    status: ParseStatus
+    grid: Grid | None
+    error: str | None = None
+    completion_tokens: int = 0
+    finish_reason: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(order=list(self.order), status=self.status.value,
+                 grid=self.grid.to_list() if self.grid is not None else None)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Prediction:
+        return cls(**{**d, "order": tuple(d["order"]), "status": ParseStatus(d["status"]),
+                      "grid": Grid.parse(d["grid"]) if d["grid"] is not None else None})
+
+
+def _subsets(k: int) -> list[tuple[int, ...]]:
+    if k == 1:
+        return [(0,)]
+    return [tuple(j for j in range(k) if j != i) for i in range(k)]
+
+
+def build_queries(task: Task, cfg: InferConfig) -> list[Query]:
+    """All inference prompts of a task, test input by test input (see the module docstring)."""
+    rng = np.random.default_rng(task_seed(cfg.seed, task.id + "/infer"))
+    queries = []
+    for ti, test_input in enumerate(task.test_inputs):
+        pool: dict[tuple[int, ...], None] = {}
+        for subset in _subsets(len(task.train)):
+            pool.setdefault(subset)
+            for _ in range(cfg.permutations):
+                pool.setdefault(tuple(subset[int(j)] for j in rng.permutation(len(subset))))
+        orders = list(pool)
+        chosen = [("identity", o) for o in orders]
+        for t in cfg.transforms[1:]:
+            picks = rng.choice(len(orders), size=min(cfg.per_transform, len(orders)), replace=False)
+            chosen += [(t, orders[int(p)]) for p in sorted(picks)]
+        for t, order in chosen:
+            aug = Augmentation(t)
+            demos = tuple(Pair(aug.apply(task.train[j].input), aug.apply(task.train[j].output)) for j in order)
+            pt = PseudoTask(demos, aug.apply(test_input), None, f"test{ti}|{t}|order:{','.join(map(str, order))}")
+            queries.append(Query(ti, t, order, pt))
+    return queries
+
+
+def max_new_tokens(task: Task, fmt: Format, tokenizer: Any, cap: int) -> int:
+    """A generation budget from the largest grid the task shows (either orientation), x1.5 + 16."""
+    longest = 0
+    for g in [p.output for p in task.train] + list(task.test_inputs):
+        for h in (g, Grid(tuple(zip(*g.rows)))):
+            ids, _ = tokenize(fmt.answer_text(h), tokenizer, fmt)
+            longest = max(longest, len(ids))
+    return max(1, min(cap, math.ceil(longest * 1.5) + 16))
+
+
+def prompt_sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
+            cfg: InferConfig, adapter: str | None = None) -> list[Prediction]:
+    """Generate for every query (batched), parse, and map back through the inverse transform."""
+    from arc_lm.api import GenerationRequest
+
+    budget = max_new_tokens(task, fmt, tokenizer, cfg.max_new_tokens)
+    prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
+    seed_base = task_seed(cfg.seed, task.id + "/sample") % 2**31
+    requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
+                                  stop=fmt.stop, seed=(seed_base + i) % 2**31 if cfg.temperature > 0 else None,
+                                  adapter=adapter)
+                for i, p in enumerate(prompts)]
+    results = []
+    for start in range(0, len(requests), cfg.batch_size):
+        results += backend.generate(requests[start:start + cfg.batch_size])
+    out = []
+    for q, prompt, res in zip(queries, prompts, results):
+        text = res.texts[0]
+        parsed = fmt.parse(text)
+        grid = q.augmentation.invert(parsed.grid) if parsed.grid is not None else None
+        reason = res.finish_reasons[0]
+        out.append(Prediction(q.test_index, q.transform, q.order, prompt_sha(prompt), text, parsed.status, grid,
+                              parsed.error, res.completion_tokens[0], getattr(reason, "value", str(reason))))
+    return out

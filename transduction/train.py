@@ -1,0 +1,222 @@
+"""Test-time training: one fresh LoRA adapter per task on a base model loaded once.
+
+`attach_lora(model, cfg)` wraps the base model with peft once; `reset_lora(model, seed)`
+re-initialises every adapter weight in place (A: kaiming-uniform from `torch.manual_seed(seed)`,
+B: zeros), so each task starts from a fresh adapter without reloading the base. `fit` runs AdamW
+with a cosine schedule and linear warm-up over length-aware batches: examples are sorted by length,
+cut into batches of `batch_size` and the batch order shuffled each epoch, so small-grid tasks do not
+pay for padding. The loss is the token mean of cross-entropy over labelled tokens (transduction.masks).
+On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
+is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
+
+Adapters are saved with peft's `save_pretrained` (the on-disk format vLLM reads), one directory
+per task (`adapter_dir`), with `record.json` (the `TrainRecord`) written last; a directory holding
+a record is complete and is reused on resume (`load_adapter`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transduction.config import LoraConfig, TrainConfig
+from transduction.masks import IGNORE, TokenizedExample
+
+RECORD_FILE = "record.json"
+
+
+def peft_lora_config(cfg: LoraConfig) -> Any:
+    from peft import LoraConfig as PeftLoraConfig
+
+    targets = list(cfg.target_modules) + (["lm_head"] if cfg.lm_head else [])
+    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets,
+                          bias="none", task_type="CAUSAL_LM")
+
+
+def attach_lora(model: Any, cfg: LoraConfig) -> Any:
+    """Wrap `model` (modified in place) with one LoRA adapter named "default"."""
+    from peft import get_peft_model
+
+    missing = [m for m in cfg.target_modules if not any(n.endswith("." + m) for n, _ in model.named_modules())]
+    if missing:
+        raise ValueError(f"lora.target_modules {missing} not found in the model; check the module names")
+    return get_peft_model(model, peft_lora_config(cfg))
+
+
+def reset_lora(model: Any, seed: int) -> None:
+    """Fresh adapter weights, determined by `seed` alone."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    torch.manual_seed(seed)
+    n = 0
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, LoraLayer):
+                module.reset_lora_parameters("default", True)
+                n += 1
+    assert n > 0, "reset_lora: the model has no LoRA layers (call attach_lora first)"
+
+
+def adapter_dir(workdir: str | Path, task_id: str) -> Path:
+    """The one place a task's adapter lives."""
+    return Path(workdir) / "adapters" / task_id
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """What TTT did for one task (or for the shared adapter, task_id "shared")."""
+
+    task_id: str
+    n_examples: int
+    n_tokens: int
+    n_loss_tokens: int
+    n_steps: int
+    losses: tuple[float, ...]       # per optimiser step
+    seconds: float
+    reused: bool = False
+    skipped: str | None = None      # why no training happened (the adapter is then a no-op)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["losses"] = list(self.losses)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainRecord:
+        return cls(**{**d, "losses": tuple(d["losses"])})
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Indices grouped by similar length (stable sort), batch order shuffled."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[int(i)] for i in rng.permutation(len(batches))]
+
+
+def collate(examples: Sequence[TokenizedExample], pad_id: int, device: Any) -> dict[str, Any]:
+    """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on padding)."""
+    import torch
+
+    width = max(len(e) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, e in enumerate(examples):
+        ids[row, :len(e)] = torch.tensor(e.input_ids)
+        labels[row, :len(e)] = torch.tensor(e.labels)
+        mask[row, :len(e)] = 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+def use_bf16_autocast(cfg: TrainConfig, device: Any) -> bool:
+    return str(device).startswith("cuda") and cfg.dtype in ("auto", "bfloat16")
+
+
+def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed: int, pad_id: int,
+        on_step: Callable[[int, float], None] | None = None) -> tuple[list[float], int]:
+    """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps)."""
+    import contextlib
+
+    import torch
+
+    if not examples:
+        raise ValueError("no training examples (all pseudo-tasks were dropped?)")
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert params, "fit: nothing to train"
+    rng = np.random.default_rng(seed)
+    lengths = [len(e) for e in examples]
+    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(total * cfg.warmup_fraction)
+    fused = str(device).startswith("cuda") and all(p.dtype == torch.float32 for p in params)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, warmup, total))
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16_autocast(cfg, device)
+                else contextlib.nullcontext())
+    model.train()
+    losses: list[float] = []
+    for _ in range(cfg.epochs):
+        for batch_idx in length_batches(lengths, cfg.batch_size, rng):
+            batch = collate([examples[i] for i in batch_idx], pad_id, device)
+            with autocast:
+                loss = model(**batch).loss
+            loss.backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(len(losses), losses[-1])
+    model.eval()
+    return losses, total
+
+
+def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, task_id: str,
+                  seed: int, pad_id: int, out_dir: Path | None = None,
+                  on_step: Callable[[int, float], None] | None = None) -> TrainRecord:
+    """Reset the adapter, train it on `examples`, save it to `out_dir` (if given) with its record.
+
+    Without examples (every pseudo-task dropped, e.g. over the token limit) the freshly reset adapter
+    (B = 0: the base model) is kept, nothing is saved, and the record says why."""
+    reset_lora(model, seed)
+    if not examples:
+        return TrainRecord(task_id, 0, 0, 0, 0, (), 0.0, skipped="no TTT examples (all pseudo-tasks dropped)")
+    start = time.perf_counter()
+    losses, steps = fit(model, examples, cfg, seed, pad_id, on_step)
+    record = TrainRecord(task_id, len(examples), sum(len(e) for e in examples),
+                         sum(e.n_loss_tokens for e in examples), steps, tuple(losses),
+                         time.perf_counter() - start)
+    if out_dir is not None:
+        save_adapter(model, out_dir, record)
+    return record
+
+
+def save_adapter(model: Any, out_dir: Path, record: TrainRecord) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    (out_dir / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=1))  # last: marks complete
+
+
+def load_adapter(model: Any, out_dir: Path) -> TrainRecord | None:
+    """Load a complete saved adapter into `model`'s "default" adapter; None if there is none."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    out_dir = Path(out_dir)
+    rec_path, weights = out_dir / RECORD_FILE, out_dir / "adapter_model.safetensors"
+    if not rec_path.is_file():
+        return None
+    if not weights.is_file():
+        raise ValueError(f"{out_dir}: has {RECORD_FILE} but no adapter_model.safetensors; delete the directory")
+    device = next(model.parameters()).device
+    result = set_peft_model_state_dict(model, load_file(str(weights), device=str(device)))
+    unexpected = list(getattr(result, "unexpected_keys", []))
+    unexpected += [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"{out_dir}: adapter does not match the model ({len(unexpected)} unexpected or missing keys, "
+                         f"e.g. {unexpected[0]}); was it trained with other lora settings?")
+    record = TrainRecord.from_dict(json.loads(rec_path.read_text()))
+    return TrainRecord(**{**asdict(record), "losses": record.losses, "reused": True})
