@@ -1,0 +1,113 @@
+"""The ensemble's subcommands: `run`, `task`, `programs`, `report`.
+
+Thin: each handler parses its flags, builds the config or opens the run store, calls one library
+function and prints. Errors are raised (ValueError, FileNotFoundError, KeyError) and turned into
+one line by `ensemble.cli.main`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from arc_core.cli import Command, add_task_selection_arguments, parse_task_ids
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=None,
+                   help="dataset name or path (default: the preset's dataset, e.g. arc1/training for cpu-demo)")
+    add_task_selection_arguments(p)
+    p.add_argument("--out", required=True, type=Path, help="run directory (created; an existing one is resumed)")
+    p.add_argument("--config", type=Path, help="TOML or YAML run configuration file")
+    p.add_argument("--preset", help="run preset: cpu-demo, cpu-small, paper-1b, paper-8b (file and --set go on top)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set induction.n_samples=16 (repeatable)")
+    p.add_argument("--programs", type=Path, help="JSONL file of {task_id, responses|code} to import as induction samples")
+    p.add_argument("--no-induction", action="store_true", help="do not run induction (program synthesis)")
+    p.add_argument("--no-transduction", action="store_true", help="do not run transduction (TTT)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun stages recorded as failed")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ensemble.config import build_run_config
+    from ensemble.runner import RunOptions, run
+    from ensemble.store import RunStore
+    from ensemble.summary import summarise, summary_table
+
+    overrides = list(args.overrides)
+    if args.no_induction:
+        overrides.append("ensemble.induction=false")
+    if args.no_transduction:
+        overrides.append("ensemble.transduction=false")
+    ids = parse_task_ids(args.tasks)
+    top: dict = {"dataset": args.dataset}
+    if ids is not None or args.limit is not None or args.dataset is not None:
+        # An explicit dataset or selection replaces the preset's/file's task list.
+        top.update(tasks=tuple(ids or ()), limit=args.limit)
+    cfg = build_run_config(args.preset, args.config, overrides, **top)
+    dataset = run(cfg, args.out, RunOptions(args.programs, args.retry_failed))
+    console = Console()
+    with RunStore(args.out, create=False) as store:
+        console.print(summary_table(summarise(store, dataset), title=f"arc-hybrid run: {args.out}"))
+    console.print(f"submission: {args.out / 'submission.json'}")
+    return 0
+
+
+def _add_task(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task_id", help="task id")
+    p.add_argument("--run", required=True, type=Path, help="run directory")
+    p.add_argument("--style", choices=("auto", "ansi", "plain"), default="auto", help="grid rendering style")
+
+
+def _task(args: argparse.Namespace) -> int:
+    from ensemble.views import open_run, task_text
+
+    store, dataset = open_run(args.run)
+    with store:
+        sys.stdout.write(task_text(store, dataset, args.task_id, args.style))
+    return 0
+
+
+def _add_programs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, type=Path, help="run directory")
+    p.add_argument("--task", help="only this task's programs")
+    p.add_argument("--status", choices=("verified", "failed", "error"), help="only programs with this status")
+    p.add_argument("--show", metavar="PROGRAM_ID", help="print one program's source and outputs")
+
+
+def _programs(args: argparse.Namespace) -> int:
+    from ensemble.views import open_run, program_text, programs_table
+
+    store, dataset = open_run(args.run)
+    with store:
+        if args.show:
+            sys.stdout.write(program_text(store, dataset, args.show, args.task))
+        else:
+            sys.stdout.write(programs_table(store, args.task, args.status))
+    return 0
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path, help="run directory")
+    p.add_argument("--out", type=Path, help="output file (default RUN_DIR/report.html)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ensemble.views import open_run
+    from ensemble.report import write_report
+
+    store, dataset = open_run(args.run_dir)
+    with store:
+        path = write_report(store, dataset, args.out or args.run_dir / "report.html")
+    print(f"report: {path}")
+    return 0
+
+
+COMMANDS = (
+    Command("run", "run induction + transduction + ensemble on a dataset (resumable)", _add_run, _run),
+    Command("task", "show one task of a run: grids, candidates, programs, attempts, correctness", _add_task, _task),
+    Command("programs", "list a run's programs with multiplicity and per-pair results", _add_programs, _programs),
+    Command("report", "write RUN_DIR/report.html, a self-contained offline report", _add_report, _report),
+)

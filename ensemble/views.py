@@ -1,0 +1,176 @@
+"""Text views of a run for the terminal: `arc-hybrid task` and `arc-hybrid programs`.
+
+Everything is read from the run store (tasks are stored with the run, so a RUN_DIR is
+self-contained); the known test outputs come from re-loading the run's dataset and are used only
+to mark attempts and candidates right or wrong and to print cell diffs.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from arc_core.candidates import Source
+from arc_core.datasets import load_dataset
+from arc_core.grid import Grid
+from arc_core.render import default_style, render_grid, render_task
+from arc_core.task import Dataset
+
+from ensemble.store import STAGES, RunStore
+
+
+def open_run(run_dir: str | Path) -> tuple[RunStore, Dataset]:
+    """The run's store and a Dataset of its tasks, with solutions when its dataset still loads."""
+    store = RunStore(run_dir, create=False)
+    tasks = {tid: store.task(tid) for tid in store.task_ids()}
+    name = store.get_meta("dataset") or str(run_dir)
+    solutions = {}
+    try:
+        full = load_dataset(name)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"arc-hybrid: note: dataset {name} does not load ({e}); showing no correctness", file=sys.stderr)
+    else:
+        solutions = {tid: full.solutions[tid] for tid in tasks
+                     if tid in full.solutions and full.tasks.get(tid) == tasks[tid]}
+    return store, Dataset(name, tasks, solutions)
+
+
+def cell_diff(produced: Grid, expected: Grid) -> str:
+    """'=' where the cell is right, the produced colour where it is wrong; or the shape mismatch."""
+    if produced.shape != expected.shape:
+        return f"shape {produced.height}x{produced.width}, expected {expected.height}x{expected.width}"
+    rows = ["".join("=" if a == b else str(a) for a, b in zip(pr, er))
+            for pr, er in zip(produced.rows, expected.rows)]
+    right = sum(r.count("=") for r in rows)
+    total = expected.height * expected.width
+    return f"{total - right}/{total} cells wrong ('=' right, digit = produced colour):\n" + "\n".join(rows)
+
+
+def _mark(grid: Grid, truth: Grid | None) -> str:
+    if truth is None:
+        return ""
+    return "  RIGHT" if grid == truth else "  wrong"
+
+
+def _indent(text: str, pad: str = "    ") -> str:
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "auto") -> str:
+    if task_id not in dataset.tasks:
+        raise KeyError(f"task {task_id} is not in the run {store.run_dir}")
+    style = default_style(sys.stdout) if style == "auto" else style
+    task = dataset.tasks[task_id]
+    truth = dataset.solutions.get(task_id)
+    out = [render_task(task, truth, style), "", "stages:"]
+    for st in STAGES:
+        row = store.stage(task_id, st)
+        if row is None:
+            out.append(f"  {st:<13} not run")
+            continue
+        extra = f" ({row['reason']}: {(row['error'] or '').splitlines()[0]})" if row["status"] == "failed" else ""
+        note = f" [{row['note']}]" if row["note"] else ""
+        out.append(f"  {st:<13} {row['status']} {row['seconds'] or 0:.1f}s, started {row['starts']}x{extra}{note}")
+    for src in (Source.INDUCTION, Source.TRANSDUCTION):
+        cands = store.candidates(task_id, src)
+        out += ["", f"{src.value} candidates ({len(cands)}):"]
+        for cand, verified in cands:
+            t = truth[cand.test_index] if truth else None
+            score = f" score={cand.score:.3f}" if cand.score is not None else ""
+            kind = (" verified" if verified else " near-miss") if src is Source.INDUCTION else ""
+            prov = ", ".join(cand.provenance[:6]) + (" ..." if len(cand.provenance) > 6 else "")
+            out.append(f"  test[{cand.test_index}] rank {cand.rank} weight={cand.weight:g}{score}{kind}"
+                       f" from [{prov}]{_mark(cand.grid, t)}")
+            out.append(_indent(render_grid(cand.grid, style)))
+        votes = store.votes(task_id) if src is Source.TRANSDUCTION else {}
+        for i, table in votes.items():
+            out += _vote_lines(i, table)
+    result = store.result(task_id, "induction") or {}
+    samples = result.get("samples", [])
+    if samples:
+        reasons = sorted({x["reason"] for x in samples if x.get("reason")})
+        counts = ", ".join(f"{r} x{sum(1 for x in samples if x.get('reason') == r)}" for r in reasons)
+        out += ["", f"induction samples: {len(samples)}, with a program: "
+                    f"{sum(1 for x in samples if x.get('program_id'))}" + (f"; no program: {counts}" if counts else "")]
+    verified = store.programs(task_id, "verified")
+    out += ["", f"verified programs ({len(verified)}):"]
+    for p in verified:
+        out.append(f"  {p['program_id']}  x{p['multiplicity']}  round {p['round']}")
+    out += ["", "final attempts:"]
+    for a in store.attempts(task_id):
+        t = truth[a.test_index] if truth else None
+        out.append(f"  test[{a.test_index}] attempt {a.attempt}: {a.source.value} via {a.branch}{_mark(a.grid, t)}")
+        out.append(_indent(render_grid(a.grid, style)))
+        if t is not None and a.grid != t:
+            out.append(_indent(cell_diff(a.grid, t)))
+    if truth is None:
+        out.append("  (test outputs unknown: no correctness)")
+    return "\n".join(out) + "\n"
+
+
+def _vote_lines(i: int, table: object) -> list[str]:
+    """Transduction's vote table (VoteTable.to_dict) as one line per transform and per tally."""
+    if not (isinstance(table, dict) and {"ranked", "per_transform"} <= set(table)):
+        return [f"  vote table test[{i}]: {_short_json(table)}"]
+    lines = [f"  vote table test[{i}]:"]
+    for name, preds in table["per_transform"].items():
+        counts = ", ".join(f"{Grid.parse(g, 'vote').shape[0]}x{Grid.parse(g, 'vote').shape[1]}×{c}" for g, c in preds)
+        lines.append(f"    {name:<14} predictions: {counts or 'none parsed'}")
+    for r, t in enumerate(table["ranked"]):
+        lines.append(f"    #{r} votes={t.get('votes')} identity={t.get('identity_count')} count={t.get('count')} "
+                     f"from [{', '.join(t.get('transforms', []))}]")
+    return lines
+
+
+def _short_json(obj: object, limit: int = 300) -> str:
+    import json
+
+    text = json.dumps(obj, separators=(",", ":"))
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+_PAIR_MARK = {"ok": "+", "exception": "E", "timeout": "T", "memory": "M", "crash": "C", "invalid_output": "I",
+              "invalid-output": "I", "setup_failure": "S", "setup-failure": "S"}
+
+
+def pair_marks(pairs: list[dict]) -> str:
+    """One character per demonstration: '✓' exact, 'x' wrong output, else the failure's letter."""
+    return "".join("✓" if p.get("exact") else ("x" if p.get("status") == "ok" else _PAIR_MARK.get(p.get("status"), "?"))
+                   for p in pairs)
+
+
+def programs_table(store: RunStore, task_id: str | None, status: str | None) -> str:
+    if task_id is not None:
+        store.n_test(task_id)  # raises for an unknown task
+    progs = store.programs(task_id, status)
+    lines = [f"{'task':<10} {'program':<18} {'status':<9} {'mult':>4} {'rnd':>3}  demos  tests"]
+    for p in progs:
+        tests = ",".join(t.get("status", "?") for t in p["tests"])
+        lines.append(f"{p['task_id']:<10} {p['program_id']:<18} {p['status']:<9} {p['multiplicity'] or 0:>4} "
+                     f"{p['round'] or 0:>3}  {pair_marks(p['pairs']):<5}  {tests}")
+    lines.append(f"{len(progs)} program(s); demos: ✓ exact, x wrong output, E exception, T timeout, M memory, "
+                 "C crash, I invalid output")
+    return "\n".join(lines) + "\n"
+
+
+def program_text(store: RunStore, dataset: Dataset, program_id: str, task_id: str | None = None) -> str:
+    matches = [p for p in store.programs(task_id) if p["program_id"] == program_id]
+    if not matches:
+        raise KeyError(f"no program {program_id} in {store.run_dir}" + (f" for task {task_id}" if task_id else ""))
+    p = matches[0]
+    task = dataset.tasks[p["task_id"]]
+    out = [f"program {p['program_id']} (task {p['task_id']}): {p['status']}, multiplicity {p['multiplicity']}, "
+           f"round {p['round']}", "", p["source"] or "(no source)", ""]
+    for i, (pair, res) in enumerate(zip(task.train, p["pairs"])):
+        acc = res.get("cell_accuracy")
+        acc_s = f", cell accuracy {acc:.2f}" if acc is not None else ""
+        out.append(f"demo[{i}]: {res.get('status')}, {'exact' if res.get('exact') else 'not exact'}{acc_s}"
+                   + (f" — {res.get('error_type')}: {res.get('error')}" if res.get("error") else ""))
+        if res.get("output") is not None and not res.get("exact"):
+            out.append(_indent(cell_diff(Grid.parse(res["output"], "stored output"), pair.output)))
+    for i, res in enumerate(p["tests"]):
+        out.append(f"test[{i}]: {res.get('status')}" + (f" — {res.get('error')}" if res.get("error") else ""))
+        if res.get("output") is not None:
+            out.append(_indent(render_grid(Grid.parse(res["output"], "stored output"))))
+    if len(matches) > 1:
+        out.append(f"(program id also in task(s) {', '.join(m['task_id'] for m in matches[1:])}; use --task)")
+    return "\n".join(out) + "\n"
