@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_DIR    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run test test-slow bench clean
+.PHONY: install system-deps run test test-slow clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,6 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
-
-bench: install
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache
