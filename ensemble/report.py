@@ -142,7 +142,7 @@ def _overview(s: RunSummary) -> str:
         rows += [["Kaggle score", f'<span id="kaggle-score">{s.score.kaggle_score:g}</span> / {s.score.tasks} '
                                   f"({100 * s.score.kaggle_fraction:.1f}%)"],
                  ["strict solved", f"{s.score.strict_solved} / {s.score.tasks}"]]
-        rows += [[f"solved by {k} (top-2)", str(s.solved_by.get(k, 0))] for k in ("induction", "transduction", "both")]
+        rows += [[f"tasks fully solved by {k} (its top 2)", str(s.solved_by.get(k, 0))] for k in ("induction", "transduction", "both")]
     else:
         rows.append(["score", "test outputs unknown"])
     rows += [[f"{src} candidates", str(s.per_source_candidates.get(src, 0))] for src in ("induction", "transduction")]
@@ -189,7 +189,7 @@ def _task_list(entries: list[tuple[str, list[str], dict]]) -> str:
             f'<input id="search" type="search" placeholder="search task id"> <select id="filter">{options}</select> '
             '<span id="shown" class="muted"></span></div>'
             '<table id="task-list"><thead><tr><th>task</th><th>status</th><th>failure</th><th>score</th>'
-            f'<th>solved by (top-2)</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
+            f'<th>fully solved by (each source&#39;s top 2)</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _programs_html(store: RunStore, dataset: Dataset, tid: str, formatter: HtmlFormatter) -> str:

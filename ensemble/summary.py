@@ -119,7 +119,7 @@ def summary_table(s: RunSummary, title: str = "arc-hybrid run") -> Table:
         t.add_row("Kaggle score", f"{s.score.kaggle_score:g} / {s.score.tasks} ({100 * s.score.kaggle_fraction:.1f}%)")
         t.add_row("strict solved", f"{s.score.strict_solved} / {s.score.tasks}")
         for key in ("induction", "transduction", "both"):
-            t.add_row(f"solved by {key} (top-2)", str(s.solved_by.get(key, 0)))
+            t.add_row(f"tasks fully solved by {key} (its top 2)", str(s.solved_by.get(key, 0)))
     else:
         t.add_row("score", "no known solutions")
     t.add_row("verified programs", str(s.verified_programs))
