@@ -8,10 +8,10 @@ The reader validates strictly and returns `{task_id: [Attempts, ...]}` ready for
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
 from arc_core.scoring import MAX_ATTEMPTS, Attempts
 from arc_core.task import Dataset
@@ -46,13 +46,7 @@ def write_submission(
     path: str | Path, attempts: Mapping[str, Sequence[Sequence[Grid | None]]], dataset: Dataset
 ) -> Path:
     """Write the submission atomically (temporary file, then rename); returns the path."""
-    path = Path(path)
-    data = submission_dict(attempts, dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, submission_dict(attempts, dataset), indent=None)
 
 
 def read_submission(path: str | Path) -> dict[str, list[Attempts]]:

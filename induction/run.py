@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arc_core.config import to_dict
+from arc_core.files import write_json_atomic
 from arc_core.scoring import score
 from arc_core.submission import write_submission
 from arc_core.task import Dataset
@@ -52,13 +52,6 @@ class InduceSettings:
         return dataclasses.replace(self.sandbox, prelude_path=prelude)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _program_rows(result: InductionResult) -> list[dict[str, Any]]:
     checks = {v.program_id: v for v in result.verifications}
     return [
@@ -84,7 +77,7 @@ def induce_dataset(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "config.json", to_dict(settings))
+    write_json_atomic(out / "config.json", to_dict(settings))
     config = settings.induction
     file_hash, imported = ("", {})
     if programs_file is not None:
@@ -102,7 +95,7 @@ def induce_dataset(
             result = induce_task(task, backend, sandbox, config, log,
                                  imported=imported.get(task_id, ()), import_hash=file_hash)
             results[task_id] = result
-            _write_json(out / "results" / f"{task_id}.json", result.to_dict())
+            write_json_atomic(out / "results" / f"{task_id}.json", result.to_dict())
             if progress is not None:
                 c = result.counts()
                 progress(f"[{n}/{len(dataset)}] {task_id}: {c['samples']} samples, {c['programs']} programs, "
@@ -116,7 +109,7 @@ def _write_outputs(out: Path, dataset: Dataset, results: dict[str, InductionResu
         for result in results.values():
             for row in _program_rows(result):
                 f.write(json.dumps(row) + "\n")
-    _write_json(out / "candidates.json", {
+    write_json_atomic(out / "candidates.json", {
         tid: {str(i): [candidate_to_dict(c) for c in cs] for i, cs in r.candidates.items()}
         for tid, r in results.items()
     })
@@ -134,5 +127,5 @@ def _write_outputs(out: Path, dataset: Dataset, results: dict[str, InductionResu
     known = [tid for tid in results if tid in dataset.solutions]
     if known:
         summary["score"] = score({t: attempts[t] for t in known}, dataset, known).to_dict()
-    _write_json(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", summary)
     return summary

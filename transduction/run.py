@@ -13,13 +13,13 @@ Solvers see `Task` objects only; `Dataset.solutions` is read once at the end, fo
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from arc_core.config import to_dict
+from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
 from arc_core.task import Dataset
 from transduction.config import TransductionConfig
@@ -33,13 +33,6 @@ class RunSummary:
     n_reused: int
     submission: Path
     score: dict[str, Any] | None      # arc_core.scoring ScoreReport.to_dict(), when solutions are known
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def attempts_of(result: TransductionResult, n_test: int) -> list[tuple[Grid | None, Grid | None]]:
@@ -64,7 +57,7 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
     cfg_dict = to_dict(config)
     if cfg_path.is_file() and json.loads(cfg_path.read_text()) != cfg_dict:
         raise ValueError(f"{out} holds a run with a different configuration; use another --out directory")
-    _write_json(cfg_path, cfg_dict)
+    write_json_atomic(cfg_path, cfg_dict)
     tm = model if model is not None else TransductionModel.load(config, device)
     tasks = [dataset.tasks[t] for t in dataset.ids()]
     if config.train.mode == "shared":
@@ -80,13 +73,13 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
             log(f"[{i}/{len(tasks)}] {task.id}: result reused")
             continue
         res = transduce_task(task, tm, config, out)
-        _write_json(path, res.to_dict())
+        write_json_atomic(path, res.to_dict())
         results[task.id] = res
         n_ok = sum(p.grid is not None for p in res.predictions)
         log(f"[{i}/{len(tasks)}] {task.id}: {res.data.get('n_examples', 0)} pseudo-tasks, "
             f"{n_ok}/{len(res.predictions)} predictions parsed, "
             f"{', '.join(f'{k} {v:.1f}s' for k, v in res.seconds.items())}")
-    _write_json(out / "candidates.json", {
+    write_json_atomic(out / "candidates.json", {
         tid: {str(k): [candidate_to_dict(c) for c in cs] for k, cs in r.candidates.items()}
         for tid, r in results.items()})
     attempts = {tid: attempts_of(r, dataset.tasks[tid].n_test) for tid, r in results.items()}
@@ -94,5 +87,5 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
     report = None
     if all(tid in dataset.solutions for tid in results):  # reporting only: nothing above read them
         report = score(attempts, dataset).to_dict()
-        _write_json(out / "score.json", report)
+        write_json_atomic(out / "score.json", report)
     return RunSummary(len(tasks), reused, sub, report)
