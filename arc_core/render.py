@@ -49,7 +49,7 @@ def default_style(stream: TextIO) -> str:
 def grid_lines(grid: Grid, style: str = "plain") -> list[str]:
     """One string per row. Visible width: grid.width (plain) or 2 * grid.width (ansi)."""
     if style == "plain":
-        return ["".join(str(v) for v in row) for row in grid.rows]
+        return str(grid).split("\n")
     if style == "ansi":
         codes = [f"\x1b[48;2;{r};{g};{b}m  " for r, g, b in _RGB.tolist()]
         return ["".join(codes[v] for v in row) + "\x1b[0m" for row in grid.rows]

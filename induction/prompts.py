@@ -18,22 +18,22 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from arc_core import barc_text
 from arc_core.grid import Grid
 from arc_core.task import Task
 
 Chat = tuple[tuple[str, str], ...]  # ((role, content), ...), roles: system, user, assistant
 
-COLOUR_WORDS = ("Black", "Blue", "Red", "Green", "Yellow", "Gray", "Pink", "Orange", "Purple", "Brown")
 
 
 def grid_digits(grid: Grid) -> str:
     """Compact layout: one line per row, one digit per cell, no trailing newline."""
-    return "\n".join("".join(str(v) for v in row) for row in grid.rows)
+    return str(grid)
 
 
 def grid_words(grid: Grid) -> str:
-    """BARC layout: colour words separated by spaces, rows by newlines, plus one final newline."""
-    return "\n".join(" ".join(COLOUR_WORDS[v] for v in row) for row in grid.rows) + "\n"
+    """BARC induction layout: colour words separated by spaces, rows by newlines, plus one final newline."""
+    return barc_text.grid_words(grid) + "\n"
 
 
 # ---- barc-induction (FORMATS.md §3, reproduced exactly) ----------------------------------------
@@ -41,12 +41,7 @@ BARC_SYSTEM = (
     "You are a world-class puzzle solver with exceptional pattern recognition skills and expertise "
     "in Python programming. Your task is to analyze puzzles and provide Python solutions."
 )
-BARC_INTRO = (
-    "Given input-output grid pairs as reference examples, carefully observe the patterns to predict "
-    "the output grid for new test input. Each pair follows the same transformation rule. Grids are 2D "
-    "arrays represented as strings, with cells (colors) separated by spaces and rows by newlines.\n"
-    "Here are the input and output grids for the reference examples:\n"
-)
+BARC_INTRO = barc_text.USER_PREAMBLE
 BARC_REQUEST = (
     "Write a Python function `transform` that can convert any given input grid to its corresponding "
     "output grid based on the pattern observed in the reference examples."

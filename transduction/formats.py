@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from arc_core.barc_text import USER_PREAMBLE, WORD_TO_COLOUR, grid_words
 from arc_core.grid import MAX_SIDE, Grid
 from arc_core.task import Pair
 
@@ -126,7 +127,7 @@ class CompactFormat:
     stop: tuple[str, ...] = ("\n\n",)
 
     def grid_text(self, grid: Grid) -> str:
-        return "\n".join("".join(str(v) for v in row) for row in grid.rows)
+        return str(grid)
 
     def answer_text(self, grid: Grid) -> str:
         return self.grid_text(grid)
@@ -257,22 +258,12 @@ class MarcFormat:
         return rows_to_grid(rows)
 
 
-COLOUR_WORDS = ("Black", "Blue", "Red", "Green", "Yellow", "Gray", "Pink", "Orange", "Purple", "Brown")
-_WORD_TO_COLOUR = {w: i for i, w in enumerate(COLOUR_WORDS)}
 BARC_SYSTEM = ("You are a world-class puzzle solver with exceptional pattern recognition skills. Your task is "
                "to analyze puzzles, spot patterns, and provide direct solutions.")
-BARC_USER_PREAMBLE = (
-    "Given input-output grid pairs as reference examples, carefully observe the patterns to predict the "
-    "output grid for new test input. Each pair follows the same transformation rule. Grids are 2D arrays "
-    "represented as strings, with cells (colors) separated by spaces and rows by newlines.\n"
-    "Here are the input and output grids for the reference examples:\n")
+BARC_USER_PREAMBLE = USER_PREAMBLE
 BARC_USER_END = ("Directly provide the output grids corresponding to the given test input grids, based on the "
                  "patterns observed in the reference examples.")
 BARC_ANSWER_PREFIX = "The output grid for the test input grid is:\n\n```\n"
-
-
-def word_grid_text(grid: Grid) -> str:
-    return "\n".join(" ".join(COLOUR_WORDS[v] for v in row) for row in grid.rows)
 
 
 @dataclass(frozen=True)
@@ -284,15 +275,15 @@ class BarcTransductionFormat:
     stop: tuple[str, ...] = ()
 
     def answer_text(self, grid: Grid) -> str:
-        return BARC_ANSWER_PREFIX + word_grid_text(grid) + "\n```"
+        return BARC_ANSWER_PREFIX + grid_words(grid) + "\n```"
 
     def encode(self, pt: PseudoTask, tokenizer: Any = None) -> Encoded:
         user: list[tuple[str, str | None]] = [(BARC_USER_PREAMBLE, None)]
         for i, p in enumerate(pt.demos, start=1):
-            user += [(f"Example {i}:\nInput:\n{word_grid_text(p.input)}\n\nOutput:\n", None),
-                     (word_grid_text(p.output) + "\n", "demo")]
+            user += [(f"Example {i}:\nInput:\n{grid_words(p.input)}\n\nOutput:\n", None),
+                     (grid_words(p.output) + "\n", "demo")]
         user.append(("\n\nHere is the input grid for the test example:\nInput:\n"
-                     + word_grid_text(pt.query_input) + "\n\n" + BARC_USER_END, None))
+                     + grid_words(pt.query_input) + "\n\n" + BARC_USER_END, None))
         msgs = [("system", [(BARC_SYSTEM, None)]), ("user", user)]
         if pt.query_output is not None:
             msgs.append(("assistant", [(self.answer_text(pt.query_output), None)]))
@@ -304,10 +295,10 @@ class BarcTransductionFormat:
         rows = []
         for line in body.strip().split("\n"):
             words = line.split()
-            bad = [w for w in words if w not in _WORD_TO_COLOUR]
+            bad = [w for w in words if w not in WORD_TO_COLOUR]
             if bad:
                 return ParseResult.fail(ParseStatus.BAD_CELL, f"unknown colour word {bad[0][:20]!r}")
-            rows.append([_WORD_TO_COLOUR[w] for w in words])
+            rows.append([WORD_TO_COLOUR[w] for w in words])
         return rows_to_grid(rows)
 
 

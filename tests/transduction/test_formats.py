@@ -6,8 +6,8 @@ import pytest
 
 from arc_core.grid import Grid
 from arc_core.task import Pair
-from transduction.formats import (FORMATS, ParseStatus, PseudoTask, get_format, numpy_grid_text,
-                                  word_grid_text)
+from arc_core.barc_text import grid_words
+from transduction.formats import FORMATS, ParseStatus, PseudoTask, get_format, numpy_grid_text
 
 
 def all_grids(arc1):
@@ -98,7 +98,7 @@ def test_barc_layout_exact(grid, embedded_tokenizer):
                                "direct solutions.<|im_end|>\n")
     answer = "The output grid for the test input grid is:\n\n```\nGray Yellow\n```"
     assert enc.text[slice(*enc.query_output_span)] == answer + "<|im_end|>"
-    assert word_grid_text(grid("09")) == "Black Brown"
+    assert grid_words(grid("09")) == "Black Brown"
 
 
 @pytest.mark.parametrize("name,text,status", [
