@@ -35,3 +35,16 @@ class Candidate:
     weight: float = 1.0
     score: float | None = None
     provenance: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (grids as lists of lists)."""
+        return {"task_id": self.task_id, "test_index": self.test_index, "grid": self.grid.to_list(),
+                "source": self.source.value, "rank": self.rank, "weight": self.weight, "score": self.score,
+                "provenance": list(self.provenance)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Candidate:
+        """Inverse of `to_dict`; the grid is validated again."""
+        return cls(d["task_id"], int(d["test_index"]), Grid.parse(d["grid"], "stored candidate"),
+                   Source(d["source"]), int(d["rank"]), float(d["weight"]), d.get("score"),
+                   tuple(d.get("provenance", ())))

@@ -19,7 +19,7 @@ from induction.config import InductionConfig
 from induction.dedupe import ExtractedCode, Program, dedupe
 from induction.extract import extract_program
 from induction.prompts import build_prompt
-from induction.rank import candidate_from_dict, candidate_to_dict, rank_candidates
+from induction.rank import rank_candidates
 from induction.refine import refine_round
 from induction.sample import sample_task
 from induction.samples import SampleLog, SampleRecord, import_samples
@@ -75,7 +75,7 @@ class InductionResult:
             "samples": [s.to_dict() for s in self.samples],
             "programs": [p.to_dict() for p in self.programs],
             "verifications": [v.to_dict() for v in self.verifications],
-            "candidates": {str(i): [candidate_to_dict(c) for c in cs] for i, cs in self.candidates.items()},
+            "candidates": {str(i): [c.to_dict() for c in cs] for i, cs in self.candidates.items()},
             "near_miss": self.near_miss,
             "timings": dict(self.timings),
         }
@@ -87,7 +87,7 @@ class InductionResult:
             tuple(SampleOutcome.from_dict(s) for s in d["samples"]),
             tuple(Program.from_dict(p) for p in d["programs"]),
             tuple(Verification.from_dict(v) for v in d["verifications"]),
-            {int(i): [candidate_from_dict(c) for c in cs] for i, cs in d["candidates"].items()},
+            {int(i): [Candidate.from_dict(c) for c in cs] for i, cs in d["candidates"].items()},
             bool(d.get("near_miss", False)),
             dict(d.get("timings", {})),
         )

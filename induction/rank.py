@@ -78,15 +78,3 @@ def rank_candidates(
             for r, (grid, t) in enumerate(order[: config.max_candidates])
         ]
     return out, near_miss
-
-
-def candidate_to_dict(c: Candidate) -> dict:
-    return {"task_id": c.task_id, "test_index": c.test_index, "grid": c.grid.to_list(),
-            "source": c.source.value, "rank": c.rank, "weight": c.weight, "score": c.score,
-            "provenance": list(c.provenance)}
-
-
-def candidate_from_dict(d: dict) -> Candidate:
-    return Candidate(d["task_id"], int(d["test_index"]), Grid.parse(d["grid"], "stored candidate"),
-                     Source(d["source"]), int(d["rank"]), float(d["weight"]), d.get("score"),
-                     tuple(d.get("provenance", ())))

@@ -29,7 +29,6 @@ from arc_core.task import Dataset
 from arc_lm.config import LMConfig
 from induction.config import InductionConfig
 from induction.pipeline import InductionResult, induce_task
-from induction.rank import candidate_to_dict
 from induction.samples import JsonlSampleLog, read_program_file
 from sandbox import Sandbox, SandboxConfig
 
@@ -110,7 +109,7 @@ def _write_outputs(out: Path, dataset: Dataset, results: dict[str, InductionResu
             for row in _program_rows(result):
                 f.write(json.dumps(row) + "\n")
     write_json_atomic(out / "candidates.json", {
-        tid: {str(i): [candidate_to_dict(c) for c in cs] for i, cs in r.candidates.items()}
+        tid: {str(i): [c.to_dict() for c in cs] for i, cs in r.candidates.items()}
         for tid, r in results.items()
     })
     attempts = {

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from arc_core.candidates import Candidate, Source
-from arc_core.grid import Grid
 from arc_core.task import Task
 from transduction.augscore import rank, score_candidates
 from transduction.config import TransductionConfig
@@ -185,7 +184,7 @@ class TransductionResult:
             "predictions": [p.to_dict() for p in self.predictions],
             "vote_tables": [t.to_dict() for t in self.vote_tables],
             "scores": {str(k): v for k, v in self.scores.items()} if self.scores is not None else None,
-            "candidates": {str(k): [candidate_to_dict(c) for c in cs] for k, cs in self.candidates.items()},
+            "candidates": {str(k): [c.to_dict() for c in cs] for k, cs in self.candidates.items()},
             "seconds": self.seconds,
         }
 
@@ -195,18 +194,8 @@ class TransductionResult:
             d["task_id"], d["data"], TrainRecord.from_dict(d["train"]) if d["train"] is not None else None,
             [Prediction.from_dict(p) for p in d["predictions"]], [VoteTable.from_dict(t) for t in d["vote_tables"]],
             {int(k): v for k, v in d["scores"].items()} if d["scores"] is not None else None,
-            {int(k): [candidate_from_dict(c) for c in cs] for k, cs in d["candidates"].items()}, d["seconds"],
+            {int(k): [Candidate.from_dict(c) for c in cs] for k, cs in d["candidates"].items()}, d["seconds"],
         )
-
-
-def candidate_to_dict(c: Candidate) -> dict:
-    return {"task_id": c.task_id, "test_index": c.test_index, "grid": c.grid.to_list(), "source": c.source.value,
-            "rank": c.rank, "weight": c.weight, "score": c.score, "provenance": list(c.provenance)}
-
-
-def candidate_from_dict(d: dict) -> Candidate:
-    return Candidate(d["task_id"], d["test_index"], Grid.parse(d["grid"]), Source(d["source"]), d["rank"],
-                     d["weight"], d["score"], tuple(d["provenance"]))
 
 
 def transduce_task(task: Task, model: TransductionModel, config: TransductionConfig,

@@ -23,7 +23,7 @@ from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
 from arc_core.task import Dataset
 from transduction.config import TransductionConfig
-from transduction.pipeline import (TransductionModel, TransductionResult, candidate_to_dict, train_shared,
+from transduction.pipeline import (TransductionModel, TransductionResult, train_shared,
                                    transduce_task)
 
 
@@ -80,7 +80,7 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
             f"{n_ok}/{len(res.predictions)} predictions parsed, "
             f"{', '.join(f'{k} {v:.1f}s' for k, v in res.seconds.items())}")
     write_json_atomic(out / "candidates.json", {
-        tid: {str(k): [candidate_to_dict(c) for c in cs] for k, cs in r.candidates.items()}
+        tid: {str(k): [c.to_dict() for c in cs] for k, cs in r.candidates.items()}
         for tid, r in results.items()})
     attempts = {tid: attempts_of(r, dataset.tasks[tid].n_test) for tid, r in results.items()}
     sub = write_submission(out / "submission.json", attempts, dataset)

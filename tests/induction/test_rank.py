@@ -1,12 +1,12 @@
 """Ranking: weighted plurality over verified programs, identity filter, near-miss fallback."""
 from __future__ import annotations
 
-from arc_core.candidates import Source
+from arc_core.candidates import Candidate, Source
 from arc_core.grid import Grid
 from arc_core.task import Pair, Task
 from induction.config import InductionConfig
 from induction.dedupe import Program
-from induction.rank import candidate_from_dict, candidate_to_dict, rank_candidates
+from induction.rank import rank_candidates
 from induction.verify import PairCheck, Prediction, Verification
 
 IN = Grid(((1, 2), (3, 4)))
@@ -79,4 +79,4 @@ def test_max_candidates_and_round_trip():
     vers = [ver("a", (True, True), X), ver("b", (True, True), Y), ver("c", (True, True), Z)]
     cands, _ = rank_candidates(TASK, programs, vers, InductionConfig(max_candidates=2))
     assert len(cands[0]) == 2
-    assert [candidate_from_dict(candidate_to_dict(c)) for c in cands[0]] == cands[0]
+    assert [Candidate.from_dict(c.to_dict()) for c in cands[0]] == cands[0]
