@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,42 @@ def add_task_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--limit", type=int, help="run only the first N task ids in sorted order")
 
 
+def add_programs_argument(parser: argparse.ArgumentParser) -> None:
+    """The shared --programs flag of `induce` and `run`."""
+    parser.add_argument(
+        "--programs",
+        help="JSONL file of {task_id, responses|code} records to import as induction samples and verify; "
+        "without an explicit induction.n_samples (--set or --config) this is an import only: no model is "
+        "loaded and nothing is sampled for induction. A malformed line is skipped and reported; an oversized "
+        "or invalid text fails on its own",
+    )
+
+
+def add_prelude_argument(parser: argparse.ArgumentParser) -> None:
+    """The shared --prelude flag of `induce`, `run` and `verify`."""
+    parser.add_argument(
+        "--prelude", metavar="FILE",
+        help="Python file importable as `common` by the programs (e.g. BARC's common.py for "
+        "BARC-model output that starts with `from common import *`)",
+    )
+
+
+def explicit_setting(config_file: str | Path | None, overrides: list[str], key: str) -> bool:
+    """Whether `key` ("section.name") is set by a `--config` file or a `--set key=value` override."""
+    from arc_core.config import load_config_file
+
+    if any(item.split("=", 1)[0].strip() == key for item in overrides):
+        return True
+    if config_file is None:
+        return False
+    node: object = load_config_file(config_file)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def parse_task_ids(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -46,3 +83,25 @@ def parse_task_ids(value: str | None) -> list[str] | None:
     if not ids:
         raise ValueError("--tasks is empty")
     return ids
+
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # controls, format (bidi), surrogates, separators
+
+
+def safe_text(text: object, keep: str = "") -> str:
+    """`text` for a terminal line: control and format characters (newlines, ESC, bidi overrides,
+    lone surrogates, ...) escaped as `\\n`, `\\x1b`, `\\u202e`, except those in `keep`.
+
+    Text from programs and imported records (exception messages, ids, sources) goes through this
+    before text-mode output, so it can neither start a line that looks like the tool's own
+    (a fake "verified") nor recolour the terminal nor crash `print` with an unencodable character.
+    """
+    import unicodedata
+
+    out = []
+    for ch in str(text):
+        if ch in keep or unicodedata.category(ch) not in _UNSAFE_CATEGORIES:
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1] if ch not in "\\'" else ch)
+    return "".join(out)

@@ -1,7 +1,11 @@
 """Score attempts against a dataset's known test outputs.
 
 `Attempts` are up to two grids (None = no attempt) for one test input; a task's attempts are a
-list with one `Attempts` per test input, in order. Two measures:
+list with one `Attempts` per test input, in order. An absent attempt is scored as what a
+submission file holds in its place, the placeholder grid `[[0]]` (Kaggle rejects gaps), so a score
+computed in memory always equals `arc-hybrid score` on the submission written from the same
+attempts (a task whose true output is `[[0]]` is solved by the placeholder in both). Every
+printed, summarised and reported score goes through `score`/`score_task`. Two measures:
 - Kaggle: per task, the fraction of its test inputs solved by either attempt; summed over tasks
   (`kaggle_score`), also given as a fraction of the tasks scored (`kaggle_fraction`).
 - strict: a task counts only when every one of its test inputs is solved (`strict_solved`).
@@ -21,6 +25,7 @@ from arc_core.task import Dataset
 
 Attempts = tuple[Grid | None, Grid | None]
 MAX_ATTEMPTS = 2
+PLACEHOLDER = Grid(((0,),))  # what a submission holds where there is no attempt
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,8 @@ def score_task(task_id: str, attempts: Sequence[Sequence[Grid | None]], dataset:
     for i, (tries, answer) in enumerate(zip(attempts, truth)):
         if len(tries) > MAX_ATTEMPTS:
             raise ValueError(f"task {task_id}: test[{i}] has {len(tries)} attempts; at most {MAX_ATTEMPTS} count")
-        hit = next((k + 1 for k, g in enumerate(tries) if grids_equal(_as_grid(g, task_id, i, k), answer)), 0)
+        padded = [_as_grid(g, task_id, i, k) for k, g in enumerate(tries)] + [None] * (MAX_ATTEMPTS - len(tries))
+        hit = next((k + 1 for k, g in enumerate(padded) if grids_equal(PLACEHOLDER if g is None else g, answer)), 0)
         solved_by.append(hit)
     return TaskScore(task_id, tuple(solved_by))
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
-from arc_core.scoring import MAX_ATTEMPTS, Attempts
+from arc_core.scoring import MAX_ATTEMPTS, PLACEHOLDER, Attempts
 from arc_core.task import Dataset
 
-PLACEHOLDER = Grid(((0,),))
 _KEYS = ("attempt_1", "attempt_2")
 
 

@@ -7,10 +7,12 @@ one line by `ensemble.cli.main`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from arc_core.cli import Command, add_task_selection_arguments, parse_task_ids
+from arc_core.cli import (Command, add_prelude_argument, add_programs_argument, add_task_selection_arguments,
+                          explicit_setting, parse_task_ids)
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -22,7 +24,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="run preset: cpu-demo, cpu-small, paper-1b, paper-8b (file and --set go on top)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set induction.n_samples=16 (repeatable)")
-    p.add_argument("--programs", type=Path, help="JSONL file of {task_id, responses|code} to import as induction samples")
+    add_programs_argument(p)
+    add_prelude_argument(p)
     p.add_argument("--no-induction", action="store_true", help="do not run induction (program synthesis)")
     p.add_argument("--no-transduction", action="store_true", help="do not run transduction (TTT)")
     p.add_argument("--retry-failed", action="store_true", help="rerun stages recorded as failed")
@@ -37,6 +40,10 @@ def _run(args: argparse.Namespace) -> int:
     from ensemble.summary import summarise, summary_table
 
     overrides = list(args.overrides)
+    if args.prelude is not None:
+        overrides.append(f"induction.prelude_path={args.prelude}")
+    if args.programs is not None and not explicit_setting(args.config, overrides, "induction.n_samples"):
+        overrides.append("induction.n_samples=0")  # import only: no model is loaded for induction
     if args.no_induction:
         overrides.append("ensemble.induction=false")
     if args.no_transduction:
@@ -57,12 +64,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _add_task(p: argparse.ArgumentParser) -> None:
     p.add_argument("task_id", help="task id")
-    p.add_argument("--run", required=True, type=Path, help="run directory")
+    p.add_argument("--run", required=True, type=Path, help="run directory (of `run`, `induce` or `transduce`)")
     p.add_argument("--style", choices=("auto", "ansi", "plain"), default="auto", help="grid rendering style")
 
 
 def _task(args: argparse.Namespace) -> int:
-    from ensemble.views import open_run, task_text
+    from ensemble.rundir import open_run
+    from ensemble.views import task_text
 
     store, dataset = open_run(args.run)
     with store:
@@ -71,18 +79,23 @@ def _task(args: argparse.Namespace) -> int:
 
 
 def _add_programs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, type=Path, help="run directory")
+    p.add_argument("--run", required=True, type=Path, help="run directory (of `run` or `induce`)")
     p.add_argument("--task", help="only this task's programs")
     p.add_argument("--status", choices=("verified", "failed", "error"), help="only programs with this status")
     p.add_argument("--show", metavar="PROGRAM_ID", help="print one program's source and outputs")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON list: every program with task, multiplicity, verified flag, per-pair status")
 
 
 def _programs(args: argparse.Namespace) -> int:
-    from ensemble.views import open_run, program_text, programs_table
+    from ensemble.rundir import open_run
+    from ensemble.views import program_text, programs_json, programs_table
 
     store, dataset = open_run(args.run)
     with store:
-        if args.show:
+        if args.json:
+            print(json.dumps(programs_json(store, args.task, args.status)))
+        elif args.show:
             sys.stdout.write(program_text(store, dataset, args.show, args.task))
         else:
             sys.stdout.write(programs_table(store, args.task, args.status))
@@ -90,13 +103,13 @@ def _programs(args: argparse.Namespace) -> int:
 
 
 def _add_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", type=Path, help="run directory")
+    p.add_argument("run_dir", type=Path, help="run directory (of `run`, `induce` or `transduce`)")
     p.add_argument("--out", type=Path, help="output file (default RUN_DIR/report.html)")
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ensemble.views import open_run
     from ensemble.report import write_report
+    from ensemble.rundir import open_run
 
     store, dataset = open_run(args.run_dir)
     with store:

@@ -38,10 +38,10 @@ class SqliteSampleLog:
                 exists = db.execute("SELECT 1 FROM sample_log WHERE key = ?", (r.key,)).fetchone()
                 if exists:
                     raise ValueError(f"sample {r.key} is already in the log")
+                # ASCII JSON: a lone surrogate in a text (legal in JSON, not in UTF-8) stays escaped.
                 db.execute(
                     "INSERT INTO sample_log (key, task_id, prompt_hash, settings_hash, idx, json) VALUES (?, ?, ?, ?, ?, ?)",
-                    (r.key, r.task_id, r.prompt_hash, r.settings_hash, r.index,
-                     json.dumps(r.to_dict(), ensure_ascii=False)))
+                    (r.key, r.task_id, r.prompt_hash, r.settings_hash, r.index, json.dumps(r.to_dict())))
 
     def task_records(self, task_id: str) -> list[Any]:
         rows = self.store.db.execute("SELECT json FROM sample_log WHERE task_id = ? ORDER BY seq", (task_id,))

@@ -110,7 +110,9 @@ class Solvers:
                 raise ValueError("--programs imports induction samples, but induction is switched off")
             from induction.samples import read_program_file
 
-            self._import_hash, self._imported = read_program_file(programs_file)
+            loaded = read_program_file(programs_file)
+            self._import_hash, self._imported = loaded.file_hash, loaded.texts
+            store.set_meta("import_rejected_lines", [list(r) for r in loaded.rejected])
 
     def __enter__(self) -> Solvers:
         return self

@@ -29,6 +29,7 @@ from typing import Any
 from arc_core.candidates import Candidate, Source
 from arc_core.datasets import parse_task
 from arc_core.grid import Grid
+from arc_core.run_tasks import task_json
 from arc_core.task import Task
 
 from ensemble.policies import FinalAttempt
@@ -108,13 +109,16 @@ def _dumps(obj: Any) -> str:
 class RunStore:
     """Read/write access to RUN_DIR/run.sqlite. One writer (the runner); readers at any time."""
 
-    def __init__(self, run_dir: str | Path, create: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, create: bool = True, in_memory: bool = False) -> None:
+        """`in_memory`: a throw-away store for RUN_DIR, written nowhere (`ensemble.rundir` fills one
+        from an `induce`/`transduce` directory so every view reads runs through this class)."""
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         if not create and not self.path.is_file():
             raise FileNotFoundError(f"{self.run_dir}: no run store ({DB_NAME}); is this a RUN_DIR made by `arc-hybrid run`?")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        if not in_memory:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(":memory:" if in_memory else self.path, timeout=30.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -155,9 +159,8 @@ class RunStore:
         with self.transaction() as db:
             start = db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM tasks").fetchone()[0]
             for k, t in enumerate(tasks):
-                obj = {"train": [{"input": p.input.to_list(), "output": p.output.to_list()} for p in t.train],
-                       "test": [{"input": g.to_list()} for g in t.test_inputs]}
-                db.execute("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?)", (t.id, start + k, t.n_test, _dumps(obj)))
+                db.execute("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?)",
+                           (t.id, start + k, t.n_test, _dumps(task_json(t))))
 
     def task(self, task_id: str) -> Task:
         row = self.db.execute("SELECT task_json FROM tasks WHERE task_id = ?", (task_id,)).fetchone()

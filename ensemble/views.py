@@ -1,37 +1,23 @@
 """Text views of a run for the terminal: `arc-hybrid task` and `arc-hybrid programs`.
 
-Everything is read from the run store (tasks are stored with the run, so a RUN_DIR is
-self-contained); the known test outputs come from re-loading the run's dataset and are used only
-to mark attempts and candidates right or wrong and to print cell diffs.
+Everything is read from the run store that `ensemble.rundir.open_run` gives for any run directory
+(`run`, `induce` or `transduce`); the known test outputs are used only to mark attempts and
+candidates right or wrong and to print cell diffs. Text that programs or imported records control
+(error messages, program ids, sources) is escaped with `arc_core.cli.safe_text`, so it cannot forge
+a line of this output.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import Any
 
 from arc_core.candidates import Source
-from arc_core.datasets import load_dataset
+from arc_core.cli import safe_text
 from arc_core.grid import Grid
 from arc_core.render import default_style, render_grid, render_task
 from arc_core.task import Dataset
 
 from ensemble.store import STAGES, RunStore
-
-
-def open_run(run_dir: str | Path) -> tuple[RunStore, Dataset]:
-    """The run's store and a Dataset of its tasks, with solutions when its dataset still loads."""
-    store = RunStore(run_dir, create=False)
-    tasks = {tid: store.task(tid) for tid in store.task_ids()}
-    name = store.get_meta("dataset") or str(run_dir)
-    solutions = {}
-    try:
-        full = load_dataset(name)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"arc-hybrid: note: dataset {name} does not load ({e}); showing no correctness", file=sys.stderr)
-    else:
-        solutions = {tid: full.solutions[tid] for tid in tasks
-                     if tid in full.solutions and full.tasks.get(tid) == tasks[tid]}
-    return store, Dataset(name, tasks, solutions)
 
 
 def cell_diff(produced: Grid, expected: Grid) -> str:
@@ -67,8 +53,9 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
         if row is None:
             out.append(f"  {st:<13} not run")
             continue
-        extra = f" ({row['reason']}: {(row['error'] or '').splitlines()[0]})" if row["status"] == "failed" else ""
-        note = f" [{row['note']}]" if row["note"] else ""
+        extra = f" ({row['reason']}: {safe_text((row['error'] or '').strip().splitlines()[:1])})" \
+            if row["status"] == "failed" else ""
+        note = f" [{safe_text(row['note'])}]" if row["note"] else ""
         out.append(f"  {st:<13} {row['status']} {row['seconds'] or 0:.1f}s, started {row['starts']}x{extra}{note}")
     for src in (Source.INDUCTION, Source.TRANSDUCTION):
         cands = store.candidates(task_id, src)
@@ -77,7 +64,7 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
             t = truth[cand.test_index] if truth else None
             score = f" score={cand.score:.3f}" if cand.score is not None else ""
             kind = (" verified" if verified else " near-miss") if src is Source.INDUCTION else ""
-            prov = ", ".join(cand.provenance[:6]) + (" ..." if len(cand.provenance) > 6 else "")
+            prov = safe_text(", ".join(cand.provenance[:6]) + (" ..." if len(cand.provenance) > 6 else ""))
             out.append(f"  test[{cand.test_index}] rank {cand.rank} weight={cand.weight:g}{score}{kind}"
                        f" from [{prov}]{_mark(cand.grid, t)}")
             out.append(_indent(render_grid(cand.grid, style)))
@@ -88,13 +75,13 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
     samples = result.get("samples", [])
     if samples:
         reasons = sorted({x["reason"] for x in samples if x.get("reason")})
-        counts = ", ".join(f"{r} x{sum(1 for x in samples if x.get('reason') == r)}" for r in reasons)
+        counts = safe_text(", ".join(f"{r} x{sum(1 for x in samples if x.get('reason') == r)}" for r in reasons))
         out += ["", f"induction samples: {len(samples)}, with a program: "
                     f"{sum(1 for x in samples if x.get('program_id'))}" + (f"; no program: {counts}" if counts else "")]
     verified = store.programs(task_id, "verified")
     out += ["", f"verified programs ({len(verified)}):"]
     for p in verified:
-        out.append(f"  {p['program_id']}  x{p['multiplicity']}  round {p['round']}")
+        out.append(f"  {safe_text(p['program_id'])}  x{p['multiplicity']}  round {p['round']}")
     out += ["", "final attempts:"]
     for a in store.attempts(task_id):
         t = truth[a.test_index] if truth else None
@@ -144,12 +131,26 @@ def programs_table(store: RunStore, task_id: str | None, status: str | None) -> 
     progs = store.programs(task_id, status)
     lines = [f"{'task':<10} {'program':<18} {'status':<9} {'mult':>4} {'rnd':>3}  demos  tests"]
     for p in progs:
-        tests = ",".join(t.get("status", "?") for t in p["tests"])
-        lines.append(f"{p['task_id']:<10} {p['program_id']:<18} {p['status']:<9} {p['multiplicity'] or 0:>4} "
-                     f"{p['round'] or 0:>3}  {pair_marks(p['pairs']):<5}  {tests}")
+        tests = safe_text(",".join(str(t.get("status", "?")) for t in p["tests"]))
+        lines.append(f"{safe_text(p['task_id']):<10} {safe_text(p['program_id']):<18} {p['status']:<9} "
+                     f"{p['multiplicity'] or 0:>4} {p['round'] or 0:>3}  {pair_marks(p['pairs']):<5}  {tests}")
     lines.append(f"{len(progs)} program(s); demos: ✓ exact, x wrong output, E exception, T timeout, M memory, "
                  "C crash, I invalid output")
     return "\n".join(lines) + "\n"
+
+
+def programs_json(store: RunStore, task_id: str | None, status: str | None) -> list[dict[str, Any]]:
+    """Every program (of a task / with a status): task, id, multiplicity, round, verified flag, status,
+    source and per-pair status (demonstrations with exactness, test inputs)."""
+    if task_id is not None:
+        store.n_test(task_id)  # raises for an unknown task
+    return [{"task_id": p["task_id"], "program_id": p["program_id"], "multiplicity": p["multiplicity"],
+             "round": p["round"], "verified": p["status"] == "verified", "status": p["status"],
+             "source": p["source"],
+             "demos": [{k: d.get(k) for k in ("status", "exact", "cell_accuracy", "error_type", "error")}
+                       for d in p["pairs"]],
+             "tests": [{k: t.get(k) for k in ("status", "output", "error_type", "error")} for t in p["tests"]]}
+            for p in store.programs(task_id, status)]
 
 
 def program_text(store: RunStore, dataset: Dataset, program_id: str, task_id: str | None = None) -> str:
@@ -158,19 +159,20 @@ def program_text(store: RunStore, dataset: Dataset, program_id: str, task_id: st
         raise KeyError(f"no program {program_id} in {store.run_dir}" + (f" for task {task_id}" if task_id else ""))
     p = matches[0]
     task = dataset.tasks[p["task_id"]]
-    out = [f"program {p['program_id']} (task {p['task_id']}): {p['status']}, multiplicity {p['multiplicity']}, "
-           f"round {p['round']}", "", p["source"] or "(no source)", ""]
+    out = [f"program {safe_text(p['program_id'])} (task {safe_text(p['task_id'])}): {p['status']}, "
+           f"multiplicity {p['multiplicity']}, round {p['round']}", "",
+           _indent(safe_text(p["source"] or "(no source)", keep="\n\t"), "  | "), ""]
     for i, (pair, res) in enumerate(zip(task.train, p["pairs"])):
         acc = res.get("cell_accuracy")
         acc_s = f", cell accuracy {acc:.2f}" if acc is not None else ""
         out.append(f"demo[{i}]: {res.get('status')}, {'exact' if res.get('exact') else 'not exact'}{acc_s}"
-                   + (f" — {res.get('error_type')}: {res.get('error')}" if res.get("error") else ""))
+                   + (f" — {safe_text(res.get('error_type'))}: {safe_text(res.get('error'))}" if res.get("error") else ""))
         if res.get("output") is not None and not res.get("exact"):
             out.append(_indent(cell_diff(Grid.parse(res["output"], "stored output"), pair.output)))
     for i, res in enumerate(p["tests"]):
-        out.append(f"test[{i}]: {res.get('status')}" + (f" — {res.get('error')}" if res.get("error") else ""))
+        out.append(f"test[{i}]: {safe_text(res.get('status'))}" + (f" — {safe_text(res.get('error'))}" if res.get("error") else ""))
         if res.get("output") is not None:
             out.append(_indent(render_grid(Grid.parse(res["output"], "stored output"))))
     if len(matches) > 1:
-        out.append(f"(program id also in task(s) {', '.join(m['task_id'] for m in matches[1:])}; use --task)")
+        out.append(f"(program id also in task(s) {safe_text(', '.join(m['task_id'] for m in matches[1:]))}; use --task)")
     return "\n".join(out) + "\n"

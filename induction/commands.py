@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from arc_core.cli import Command, add_dataset_argument, add_task_selection_arguments, parse_task_ids
+from arc_core.cli import (Command, add_dataset_argument, add_prelude_argument, add_programs_argument,
+                          add_task_selection_arguments, explicit_setting, parse_task_ids, safe_text)
 from arc_core.config import build, load_config_file, merge, parse_overrides
 from arc_core.datasets import DATASETS, load_builtin, load_dataset
 from arc_core.task import Task
-from induction.extract import extract_program
+from induction.extract import NoProgram, extract_program
 from induction.prompts import grid_digits
 from induction.verify import Verification, verify_programs
 
@@ -32,10 +33,16 @@ def _induce_args(parser: argparse.ArgumentParser) -> None:
     add_dataset_argument(parser)
     add_task_selection_arguments(parser)
     parser.add_argument("--out", required=True, help="run directory (created; reruns reuse its samples)")
-    parser.add_argument("--programs", help="JSONL file of {task_id, responses|code} records to import and verify")
+    add_programs_argument(parser)
+    add_prelude_argument(parser)
     parser.add_argument("--config", help="TOML/YAML file with [induction], [lm] and [sandbox] tables")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. n_samples=4, lm.model=PATH, sandbox.timeout_s=2 (repeatable)")
+
+
+def qualify(overrides: list[str]) -> list[str]:
+    """`--set` items with bare keys moved into the `induction` section."""
+    return [item if item.split("=", 1)[0].split(".")[0] in _SECTIONS else f"induction.{item}" for item in overrides]
 
 
 def settings_from(config_file: str | None, overrides: list[str]) -> Any:
@@ -43,15 +50,18 @@ def settings_from(config_file: str | None, overrides: list[str]) -> Any:
     from induction.run import InduceSettings
 
     data: dict[str, Any] = load_config_file(config_file) if config_file else {}
-    qualified = [item if item.split("=", 1)[0].split(".")[0] in _SECTIONS else f"induction.{item}"
-                 for item in overrides]
-    return build(InduceSettings, merge(data, parse_overrides(qualified)))
+    return build(InduceSettings, merge(data, parse_overrides(qualify(overrides))))
 
 
 def _induce_run(args: argparse.Namespace) -> int:
     from induction.run import induce_dataset
 
-    settings = settings_from(args.config, args.set)
+    overrides = qualify(list(args.set))
+    if args.prelude is not None:
+        overrides.append(f"induction.prelude_path={args.prelude}")
+    if args.programs is not None and not explicit_setting(args.config, overrides, "induction.n_samples"):
+        overrides.append("induction.n_samples=0")  # import only: no model is loaded, nothing sampled
+    settings = settings_from(args.config, overrides)
     dataset = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
     summary = induce_dataset(dataset, settings, args.out, args.programs,
                              progress=lambda line: print(line, file=sys.stderr))
@@ -60,6 +70,8 @@ def _induce_run(args: argparse.Namespace) -> int:
     if "score" in summary:
         s = summary["score"]
         print(f"kaggle score {s['kaggle_score']:g} / {s['tasks']}, strict solved {s['strict_solved']}")
+    for row in summary["import_rejected_lines"]:
+        print(f"note: --programs line {row['line']} skipped: {safe_text(row['reason'])}", file=sys.stderr)
     if summary["import_task_ids_not_in_dataset"]:
         print(f"note: {len(summary['import_task_ids_not_in_dataset'])} task id(s) in --programs are not in the "
               "dataset and were ignored", file=sys.stderr)
@@ -72,7 +84,7 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task id")
     add_dataset_argument(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.add_argument("--prelude", help="Python file importable as `common` by the program")
+    add_prelude_argument(parser)
     parser.add_argument("--timeout", type=float, help="per-program wall-clock limit in seconds")
 
 
@@ -95,6 +107,8 @@ def verify_source(task: Task, source: str, sandbox_config: Any) -> Verification:
     from sandbox import Sandbox
 
     extraction = extract_program(source)
+    if extraction.reason in (NoProgram.TOO_LARGE, NoProgram.INVALID_TEXT):
+        raise ValueError(f"program not run: {extraction.reason.value}: {safe_text(extraction.detail)}")
     code = extraction.code if extraction.code is not None else source  # let the sandbox report the error
     with Sandbox(sandbox_config) as sandbox:
         (verification,) = verify_programs(task, [_AdHoc(code)], sandbox)
@@ -125,21 +139,18 @@ def verification_json(v: Verification) -> dict[str, Any]:
 
 
 def _print_text(v: Verification) -> None:
-    for i, p in enumerate(v.train):
-        acc = "" if p.cell_accuracy is None else f" cells={p.cell_accuracy:.2f}"
-        print(f"train[{i}]: {p.status} exact={'yes' if p.exact else 'no'}{acc}")
-        if p.output is not None:
-            print(grid_digits(p.output))
-        err = _error(p.error_type, p.error, p.status)
+    """Per-pair lines; everything the program controls (error messages) is escaped by `safe_text`,
+    so no output of a program can start a line of its own (e.g. a forged "verified")."""
+    rows = [(f"train[{i}]: {p.status} exact={'yes' if p.exact else 'no'}"
+             + ("" if p.cell_accuracy is None else f" cells={p.cell_accuracy:.2f}"), p.output,
+             _error(p.error_type, p.error, p.status)) for i, p in enumerate(v.train)]
+    rows += [(f"test[{i}]: {t.status}", t.output, _error(t.error_type, t.error, t.status)) for i, t in enumerate(v.test)]
+    for head, output, err in rows:
+        print(safe_text(head))
+        if output is not None:
+            print(grid_digits(output))
         if err:
-            print(f"  error: {err}")
-    for i, t in enumerate(v.test):
-        print(f"test[{i}]: {t.status}")
-        if t.output is not None:
-            print(grid_digits(t.output))
-        err = _error(t.error_type, t.error, t.status)
-        if err:
-            print(f"  error: {err}")
+            print(f"  error: {safe_text(err)}")
     print("verified" if v.verified else "not verified")
 
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from induction.extract import MAX_RESPONSE_CHARS
+
 
 @dataclass(frozen=True)
 class InductionConfig:
@@ -36,6 +38,10 @@ class InductionConfig:
     stop_when_verified: skip further refinement rounds once a program is verified.
     prelude_path:       optional Python file importable as `common` in the sandbox (BARC-style
                         helper library); the induce command puts it into the SandboxConfig.
+    max_response_chars: a response (sampled or imported) longer than this is refused before any
+                        parsing, with reason `too_large` in its sample outcome: extraction and
+                        de-duplication parse in the orchestrator, where a 10 MB source costs about
+                        2 GB of memory and seconds per parse, while real programs are a few KB.
     """
 
     prompt_format: str = "compact"
@@ -56,6 +62,7 @@ class InductionConfig:
     refine_max_failures: int = 2
     stop_when_verified: bool = True
     prelude_path: str | None = None
+    max_response_chars: int = MAX_RESPONSE_CHARS
 
     def __post_init__(self) -> None:
         from induction.prompts import get_format  # local: prompts imports nothing of config
@@ -70,6 +77,7 @@ class InductionConfig:
         _positive("refine_programs", self.refine_programs)
         _positive("refine_samples", self.refine_samples)
         _positive("refine_max_failures", self.refine_max_failures)
+        _positive("max_response_chars", self.max_response_chars)
         if not 0.0 <= self.temperature <= 5.0:
             raise ValueError(f"induction.temperature must be in [0, 5], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:

@@ -10,6 +10,12 @@ Real responses are messy: CRLF line ends, fences indented inside list items (ded
 blocks, a closing fence missing because the response hit the token limit (accepted if it parses,
 else `TRUNCATED`), prose before or after bare code (code starts at the first line that looks like
 code; trailing prose is cut at the line the parser first rejects).
+
+Hostile or malformed text is a per-sample failure, never an exception: a response longer than
+`max_chars` is refused before any scanning or parsing (`TOO_LARGE`: parsing a 10 MB source costs
+about 2 GB and seconds, twice, since de-duplication parses again), and code that is not valid
+text for the interpreter - a lone surrogate (possible from JSON `"\ud800"`), a NUL byte - is
+`INVALID_TEXT` with the position of the first offending character.
 """
 from __future__ import annotations
 
@@ -24,6 +30,10 @@ _PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "python2"})
 _CODE_START = re.compile(r"^(import\s|from\s+\S+\s+import\s|def\s|class\s|@|[A-Za-z_][A-Za-z0-9_]*\s*=)")
 _DEFINES_TRANSFORM = re.compile(r"\bdef\s+transform\s*\(")
 _MAX_TRIMS = 40  # bound on "cut trailing prose" retries for bare text
+# Default cap on a response's length: real programs are a few KB, a BARC response with reasoning
+# rarely passes 20 KB; 200,000 characters keeps the orchestrator's parse under ~50 MB and 0.3 s.
+MAX_RESPONSE_CHARS = 200_000
+_SURROGATE_OR_NUL = re.compile("[\x00\ud800-\udfff]")
 
 
 class NoProgram(str, enum.Enum):
@@ -34,6 +44,8 @@ class NoProgram(str, enum.Enum):
     SYNTAX_ERROR = "syntax_error"  # the chosen code does not parse
     TRUNCATED = "truncated"  # unterminated fence whose content does not parse (token limit)
     NO_TRANSFORM = "no_transform"  # parses, but defines no top-level `transform`
+    TOO_LARGE = "too_large"  # the response is longer than the configured cap (not parsed at all)
+    INVALID_TEXT = "invalid_text"  # the code holds a NUL byte or a lone surrogate (not valid source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +117,22 @@ def parse_source(code: str) -> tuple[ast.Module | None, str | None]:
         return None, f"{type(e).__name__}: {e}"
 
 
+def invalid_text(code: str) -> str | None:
+    """Why `code` cannot be Python source text (NUL byte, lone surrogate), or None."""
+    m = _SURROGATE_OR_NUL.search(code)
+    if m is None:
+        return None
+    what = "NUL byte" if m.group() == "\x00" else f"lone surrogate U+{ord(m.group()):04X}"
+    return f"{what} at character {m.start()}"
+
+
 def _check(code: str, method: str, terminated: bool = True) -> Extraction:
     code = textwrap.dedent(code).strip("\n")
     if not code.strip():
         return Extraction(None, method, NoProgram.EMPTY, "empty code block")
+    bad = invalid_text(code)
+    if bad is not None:
+        return Extraction(None, method, NoProgram.INVALID_TEXT, bad)
     tree, error = parse_source(code)
     if tree is None:
         reason = NoProgram.SYNTAX_ERROR if terminated else NoProgram.TRUNCATED
@@ -138,8 +162,12 @@ def _bare(text: str) -> Extraction:
     return result if result.ok else first
 
 
-def extract_program(response: str) -> Extraction:
+def extract_program(response: str, max_chars: int = MAX_RESPONSE_CHARS) -> Extraction:
     """The program in `response` (see the module docstring for the rules)."""
+    if len(response) > max_chars:
+        return Extraction(None, None, NoProgram.TOO_LARGE,
+                          f"{len(response)} characters, more than the cap of {max_chars} "
+                          "(induction.max_response_chars); not parsed")
     text = _normalise_newlines(response)
     if not text.strip():
         return Extraction(None, None, NoProgram.EMPTY, "empty response")

@@ -93,10 +93,10 @@ class InductionResult:
         )
 
 
-def _extract_all(records: Sequence[SampleRecord]) -> tuple[list[ExtractedCode], list[dict[str, Any]]]:
+def _extract_all(records: Sequence[SampleRecord], max_chars: int) -> tuple[list[ExtractedCode], list[dict[str, Any]]]:
     codes, rows = [], []
     for r in records:
-        e = extract_program(r.text)
+        e = extract_program(r.text, max_chars)
         rows.append({"key": r.key, "round": r.round, "source": r.source, "method": e.method,
                      "reason": e.reason.value if e.reason else None, "detail": e.detail})
         if e.code is not None:
@@ -133,7 +133,7 @@ def induce_task(
     timings["sample"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    codes, rows = _extract_all(records)
+    codes, rows = _extract_all(records, config.max_response_chars)
     programs = dedupe(codes)
     timings["extract"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -151,7 +151,7 @@ def induce_task(
         timings["refine"] = timings.get("refine", 0.0) + time.perf_counter() - t0
         if not new:
             break
-        new_codes, new_rows = _extract_all(new)
+        new_codes, new_rows = _extract_all(new, config.max_response_chars)
         codes += new_codes
         rows += new_rows
         programs = dedupe(codes)

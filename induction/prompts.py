@@ -125,7 +125,7 @@ def build_prompt(task: Task, format_name: str) -> Chat:
 def prompt_hash(messages: Chat) -> str:
     """Short stable hash of a chat prompt (roles and contents)."""
     blob = json.dumps([list(m) for m in messages], ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 # ---- refinement ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 RUN_DIR layout (JSON everywhere, one writer):
 - `config.json`        the resolved settings (induction, lm, sandbox sections);
+- `tasks.json`         the dataset name and its tasks without test outputs (`arc_core.run_tasks`);
 - `samples.jsonl`      the sample log: every raw response with prompt hash, backend, model, settings,
                        token counts (a rerun with the same settings samples nothing new);
 - `results/<id>.json`  one `InductionResult.to_dict()` per task (samples' outcomes, programs,
@@ -23,13 +24,14 @@ from typing import Any
 
 from arc_core.config import to_dict
 from arc_core.files import write_json_atomic
+from arc_core.run_tasks import write_run_tasks
 from arc_core.scoring import score
 from arc_core.submission import write_submission
 from arc_core.task import Dataset
 from arc_lm.config import LMConfig
 from induction.config import InductionConfig
 from induction.pipeline import InductionResult, induce_task
-from induction.samples import JsonlSampleLog, read_program_file
+from induction.samples import JsonlSampleLog, ProgramImport, read_program_file
 from sandbox import Sandbox, SandboxConfig
 
 
@@ -77,10 +79,10 @@ def induce_dataset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "config.json", to_dict(settings))
+    write_run_tasks(out, dataset)
     config = settings.induction
-    file_hash, imported = ("", {})
-    if programs_file is not None:
-        file_hash, imported = read_program_file(programs_file)
+    loaded = read_program_file(programs_file) if programs_file is not None else ProgramImport("", {})
+    file_hash, imported = loaded.file_hash, loaded.texts
     unknown_import_ids = sorted(t for t in imported if t not in dataset.tasks)
     if backend is None and config.n_samples > 0:
         from arc_lm import load_backend
@@ -99,11 +101,11 @@ def induce_dataset(
                 c = result.counts()
                 progress(f"[{n}/{len(dataset)}] {task_id}: {c['samples']} samples, {c['programs']} programs, "
                          f"{c['verified']} verified")
-    return _write_outputs(out, dataset, results, unknown_import_ids)
+    return _write_outputs(out, dataset, results, unknown_import_ids, loaded.rejected)
 
 
 def _write_outputs(out: Path, dataset: Dataset, results: dict[str, InductionResult],
-                   unknown_import_ids: list[str]) -> dict[str, Any]:
+                   unknown_import_ids: list[str], rejected: tuple[tuple[int, str], ...]) -> dict[str, Any]:
     with open(out / "programs.jsonl", "w", encoding="utf-8") as f:
         for result in results.values():
             for row in _program_rows(result):
@@ -122,6 +124,7 @@ def _write_outputs(out: Path, dataset: Dataset, results: dict[str, InductionResu
         "tasks": {tid: r.counts() for tid, r in results.items()},
         "tasks_with_verified_program": sum(bool(r.verified_ids) for r in results.values()),
         "import_task_ids_not_in_dataset": unknown_import_ids,
+        "import_rejected_lines": [{"line": n, "reason": why} for n, why in rejected],
     }
     known = [tid for tid in results if tid in dataset.solutions]
     if known:

@@ -8,7 +8,8 @@ the log which indices exist for (task, prompt, settings) and only draws the miss
 `SampleLog` is the protocol (the ensemble implements it on SQLite); `JsonlSampleLog` appends one
 JSON object per line (a partial last line left by a crash is cut off on open) and
 `MemorySampleLog` keeps records in memory. Imported samples (a JSONL file of
-`{"task_id", "responses" | "code"}` records) become records too, with source "import".
+`{"task_id", "responses" | "code"}` records) become records too, with source "import"; a line of
+that file that is not such a record is rejected on its own (`ProgramImport.rejected`).
 """
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ class JsonlSampleLog(MemorySampleLog):
         super().append(records)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records))
+            # ASCII JSON: a lone surrogate in a text (legal in JSON, not in UTF-8) is stored escaped.
+            f.write("".join(json.dumps(r.to_dict()) + "\n" for r in records))
             f.flush()
             os.fsync(f.fileno())
 
@@ -137,35 +139,65 @@ class JsonlSampleLog(MemorySampleLog):
 IMPORT_PROMPT_HASH = "import"
 
 
-def read_program_file(path: str | Path) -> tuple[str, dict[str, list[str]]]:
+@dataclass(frozen=True)
+class ProgramImport:
+    """A parsed `--programs` file.
+
+    file_hash: short hash of the file's bytes (the import's settings hash in the sample log).
+    texts:     {task_id: response/code texts in file order}.
+    rejected:  (line number, reason) for every line that is not a usable record: bytes that are
+               not UTF-8, invalid JSON, a wrong shape. Each is a per-line failure: the other lines
+               are imported all the same. Texts themselves are not judged here (a lone surrogate,
+               a NUL byte or a 10 MB source is the extraction's business, per sample).
+    """
+
+    file_hash: str
+    texts: dict[str, list[str]]
+    rejected: tuple[tuple[int, str], ...] = ()
+
+
+def _record_texts(line: bytes) -> tuple[str, list[str]]:
+    """(task_id, texts) of one JSONL line, or ValueError saying what is wrong with it."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 at byte {e.start}") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"invalid JSON: {e}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("task_id"), str):
+        raise ValueError("expected an object with a string 'task_id'")
+    keys = [k for k in ("responses", "code") if k in obj]
+    if len(keys) != 1:
+        raise ValueError("expected exactly one of 'responses' or 'code'")
+    value = obj[keys[0]]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise ValueError(f"'{keys[0]}' must be a string or a list of strings")
+    return obj["task_id"], items
+
+
+def read_program_file(path: str | Path) -> ProgramImport:
     """Parse a JSONL file of `{"task_id": ..., "responses": [...]} | {"task_id": ..., "code": ...}`.
 
-    `code` may be one string or a list. Returns (content hash, {task_id: texts in file order}).
+    `code` may be one string or a list. A line that is not such a record is rejected (with its
+    line number and reason) and the rest is imported; a missing file is an error.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"program file not found: {path}")
     raw = path.read_bytes()
     texts: dict[str, list[str]] = {}
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    rejected: list[tuple[int, str]] = []
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: invalid JSON: {e}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("task_id"), str):
-            raise ValueError(f"{where}: expected an object with a string 'task_id'")
-        keys = [k for k in ("responses", "code") if k in obj]
-        if len(keys) != 1:
-            raise ValueError(f"{where}: expected exactly one of 'responses' or 'code'")
-        value = obj[keys[0]]
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
-            raise ValueError(f"{where}: '{keys[0]}' must be a string or a list of strings")
-        texts.setdefault(obj["task_id"], []).extend(items)
-    return hashlib.sha256(raw).hexdigest()[:16], texts
+            task_id, items = _record_texts(line)
+        except ValueError as e:
+            rejected.append((lineno, str(e)))
+            continue
+        texts.setdefault(task_id, []).extend(items)
+    return ProgramImport(hashlib.sha256(raw).hexdigest()[:16], texts, tuple(rejected))
 
 
 def import_samples(task_id: str, texts: Sequence[str], file_hash: str, log: SampleLog) -> list[SampleRecord]:

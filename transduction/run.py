@@ -2,6 +2,7 @@
 
 RUN_DIR layout:
   config.json                 the TransductionConfig used
+  tasks.json                  the dataset name and its tasks without test outputs (arc_core.run_tasks)
   adapters/<task_id>/         peft adapter + record.json (reused on resume)
   results/<task_id>.json      TransductionResult.to_dict() (a task with a result is skipped on resume)
   candidates.json             {task_id: {test_index: [candidate, ...]}} ranked
@@ -21,6 +22,7 @@ from typing import Any
 from arc_core.config import to_dict
 from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
+from arc_core.run_tasks import write_run_tasks
 from arc_core.task import Dataset
 from transduction.config import TransductionConfig
 from transduction.pipeline import (TransductionModel, TransductionResult, train_shared,
@@ -58,6 +60,7 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
     if cfg_path.is_file() and json.loads(cfg_path.read_text()) != cfg_dict:
         raise ValueError(f"{out} holds a run with a different configuration; use another --out directory")
     write_json_atomic(cfg_path, cfg_dict)
+    write_run_tasks(out, dataset)
     tm = model if model is not None else TransductionModel.load(config, device)
     tasks = [dataset.tasks[t] for t in dataset.ids()]
     if config.train.mode == "shared":

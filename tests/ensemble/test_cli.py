@@ -67,7 +67,7 @@ def test_report_command(tiny_reference_run, capsys):
     (["run", "--preset", "cpu-dmo", "--out", "X"], "did you mean 'cpu-demo'"),
     (["run", "--preset", "cpu-demo", "--out", "X", "--set", "ensemble.policy=bark"], "did you mean 'barc'"),
     (["run", "--preset", "cpu-demo", "--out", "X", "--set", "induction.n_sample=3"], "did you mean 'n_samples'"),
-    (["task", "nope", "--run", "MISSING"], "no run store"),
+    (["task", "nope", "--run", "MISSING"], "not a run directory"),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

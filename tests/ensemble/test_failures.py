@@ -119,7 +119,7 @@ def test_all_tests_verified_needs_every_test_input(synthetic_run):
 def test_dataset_without_solutions(tmp_path, tiny_inputs):
     """A Kaggle challenges file without solutions: the run completes, no scores, report renders."""
     from arc_core.datasets import load_dataset
-    from ensemble.views import open_run
+    from ensemble.rundir import open_run
     from ensemble.report import render_report
 
     config, programs = tiny_inputs

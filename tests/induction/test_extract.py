@@ -44,7 +44,7 @@ CASES = [
     ("four-backtick fence with inner triple", "````python\ns = '```'\n" + GOOD + "````", None, "grid[::-1]",
      "python_block"),
     ("tab indentation", "```python\ndef transform(grid):\n\treturn grid.T\n```", None, "grid.T", "python_block"),
-    ("null byte", "```python\ndef transform(grid):\n    return grid\x00\n```", NoProgram.SYNTAX_ERROR, None,
+    ("null byte", "```python\ndef transform(grid):\n    return grid\x00\n```", NoProgram.INVALID_TEXT, None,
      "python_block"),
     ("transform as assignment", "```python\nimport numpy as np\ntransform = np.flipud\n```", None, "np.flipud",
      "python_block"),

@@ -103,7 +103,9 @@ def test_read_program_file_and_import(tmp_path):
         + json.dumps({"task_id": "b", "code": "def transform(g):\n    return g\n"}) + "\n"
         + json.dumps({"task_id": "a", "code": ["z"]}) + "\n"
     )
-    h, texts = read_program_file(path)
+    loaded = read_program_file(path)
+    h, texts = loaded.file_hash, loaded.texts
+    assert loaded.rejected == ()
     assert texts == {"a": ["x", "y", "z"], "b": ["def transform(g):\n    return g\n"]}
     log = MemorySampleLog()
     recs = import_samples("a", texts["a"], h, log)
@@ -117,12 +119,19 @@ def test_read_program_file_and_import(tmp_path):
     ('{"task_id": "a"}', "exactly one"),
     ('{"task_id": "a", "code": "x", "responses": []}', "exactly one"),
     ('{"task_id": "a", "code": 3}', "string or a list"),
+    ('{"task_id": "a", "code": ["x", 3]}', "string or a list"),
+    (b'{"task_id": "a", "code": "\xff"}', "not UTF-8 at byte 26"),
+    ("[" * 100_000, "invalid JSON"),
 ])
-def test_bad_program_file_lines(tmp_path, line, match):
+def test_bad_program_file_lines_are_rejected_alone(tmp_path, line, match):
+    """A bad line is a per-line failure: the good lines around it are still imported."""
+    good = json.dumps({"task_id": "a", "code": "def transform(g):\n    return g\n"}).encode()
     path = tmp_path / "p.jsonl"
-    path.write_text(line + "\n")
-    with pytest.raises(ValueError, match=match):
-        read_program_file(path)
+    path.write_bytes(good + b"\n" + (line if isinstance(line, bytes) else line.encode()) + b"\n" + good + b"\n")
+    loaded = read_program_file(path)
+    assert loaded.texts == {"a": ["def transform(g):\n    return g\n"] * 2}
+    ((lineno, reason),) = loaded.rejected
+    assert lineno == 2 and match in reason
 
 
 @pytest.mark.parametrize("kwargs", [
