@@ -29,7 +29,7 @@ from arc_core.task import Dataset
 
 from ensemble.views import cell_diff
 from ensemble.store import STAGES, RunStore
-from ensemble.summary import RunSummary, solved_by_source, summarise
+from ensemble.summary import RunSummary, score_run, solved_by_source, summarise
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;padding:0 1.5em 3em;color:#222;background:#fafafa}
@@ -165,11 +165,9 @@ def _task_tags(store: RunStore, dataset: Dataset, tid: str) -> tuple[list[str], 
     tags = [status]
     info: dict = {"status": status, "reason": reason, "fraction": None, "by": {}}
     if tid in dataset.solutions:
-        truth = dataset.solutions[tid]
-        solved = [any(a.grid == truth[a.test_index] for a in store.attempts(tid) if a.test_index == i)
-                  for i in range(len(truth))]
-        info["fraction"] = sum(solved) / len(truth)
-        tags.append("solved" if all(solved) else "unsolved")
+        task_score = score_run(store, dataset, [tid]).task_scores[0]  # the one scoring path
+        info["fraction"] = task_score.fraction
+        tags.append("solved" if task_score.strict else "unsolved")
         info["by"] = solved_by_source(store, dataset, tid)
         tags += [f"by-{k}" for k, v in info["by"].items() if v]
     return tags, info

@@ -27,9 +27,10 @@ def _known(store: RunStore, dataset: Dataset) -> list[str]:
     return [tid for tid in store.task_ids() if tid in dataset.solutions and tid in dataset.tasks]
 
 
-def score_run(store: RunStore, dataset: Dataset) -> ScoreReport | None:
-    """Score the submitted attempts of the tasks in the store; None when no solution is known."""
-    ids = _known(store, dataset)
+def score_run(store: RunStore, dataset: Dataset, task_ids: list[str] | None = None) -> ScoreReport | None:
+    """Score the submitted attempts of the tasks in the store (or of `task_ids` among them) with
+    `arc_core.scoring`; None when no solution is known."""
+    ids = [t for t in _known(store, dataset) if task_ids is None or t in task_ids]
     if not ids:
         return None
     attempts = {tid: [attempts_tuple([a for a in store.attempts(tid) if a.test_index == i])
