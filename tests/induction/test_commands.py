@@ -17,16 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FLIP = "import numpy as np\ndef transform(grid):\n    return np.flipud(grid)\n"
 
 
-@pytest.fixture
-def task_file(tmp_path, flip_task, flip_dataset) -> Path:
-    sols = flip_dataset.solutions[flip_task.id]
-    obj = {"train": [{"input": p.input.to_list(), "output": p.output.to_list()} for p in flip_task.train],
-           "test": [{"input": g.to_list(), "output": s.to_list()} for g, s in zip(flip_task.test_inputs, sols)]}
-    path = tmp_path / f"{flip_task.id}.json"
-    path.write_text(json.dumps(obj))
-    return path
-
-
 def _verify_json(tmp_path, capfd, task_file, source: str, *extra: str) -> tuple[int, dict]:
     prog = tmp_path / "prog.py"
     prog.write_text(source)

@@ -20,16 +20,6 @@ RAISES_SPOOF = f"def transform(grid):\n    raise RuntimeError({SPOOF!r})\n"
 TEN_MB = "def transform(grid):\n    return grid\n" + "x = [" + "1, " * (10 * 2**20 // 3) + "]\n"
 
 
-@pytest.fixture
-def task_file(tmp_path, flip_task, flip_dataset) -> Path:
-    sols = flip_dataset.solutions[flip_task.id]
-    obj = {"train": [{"input": p.input.to_list(), "output": p.output.to_list()} for p in flip_task.train],
-           "test": [{"input": g.to_list(), "output": s.to_list()} for g, s in zip(flip_task.test_inputs, sols)]}
-    path = tmp_path / f"{flip_task.id}.json"
-    path.write_text(json.dumps(obj))
-    return path
-
-
 def _hostile_file(path: Path, task_id: str) -> Path:
     """Good records around every kind of bad one (JSON with ASCII escapes, so the surrogate and NUL
     travel as `\\ud800` / `\\u0000`, exactly as a JSONL writer would emit them)."""
