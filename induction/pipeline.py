@@ -17,7 +17,7 @@ from arc_core.candidates import Candidate
 from arc_core.task import Task
 from induction.config import InductionConfig
 from induction.dedupe import ExtractedCode, Program, dedupe
-from induction.extract import extract_program
+from induction.extract import Extraction, extract_program
 from induction.prompts import build_prompt
 from induction.rank import rank_candidates
 from induction.refine import refine_round
@@ -95,8 +95,11 @@ class InductionResult:
 
 def _extract_all(records: Sequence[SampleRecord], max_chars: int) -> tuple[list[ExtractedCode], list[dict[str, Any]]]:
     codes, rows = [], []
+    seen: dict[str, Extraction] = {}  # identical responses are common: extract each text once
     for r in records:
-        e = extract_program(r.text, max_chars)
+        e = seen.get(r.text)
+        if e is None:
+            e = seen[r.text] = extract_program(r.text, max_chars)
         rows.append({"key": r.key, "round": r.round, "source": r.source, "method": e.method,
                      "reason": e.reason.value if e.reason else None, "detail": e.detail})
         if e.code is not None:
