@@ -44,6 +44,7 @@ def test_induce_score_equals_score_command_with_placeholder_truth(tmp_path, caps
     out = tmp_path / "ind"
     assert main(["induce", "--dataset", str(zero_dataset), "--out", str(out), "--programs", str(programs)]) == 0
     printed = _kaggle(capsys.readouterr().out)
+    assert json.loads((out / "config.json").read_text())["induction"]["n_samples"] == 0  # import only
     summary = json.loads((out / "summary.json").read_text())["score"]
     assert main(["score", str(out / "submission.json"), "--dataset", str(zero_dataset), "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
@@ -92,3 +93,19 @@ def test_task_and_report_read_a_transduce_directory(tiny_model_dir, tmp_path, ca
     assert (out / "report.html").is_file()
     assert main(["programs", "--run", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []
+
+
+def test_run_with_programs_only_imports(tmp_path, capsys):
+    """`run --programs F` without an explicit n_samples loads no model for induction (the preset's
+    n_samples does not count as explicit); the imported program is verified and submitted."""
+    programs = tmp_path / "p.jsonl"
+    programs.write_text(json.dumps({"task_id": "6150a2bd", "code": "import numpy as np\n"
+                                    "def transform(grid):\n    return np.rot90(grid, 2)\n"}) + "\n")
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "cpu-demo", "--dataset", "arc1/training", "--tasks", "6150a2bd",
+                 "--out", str(out), "--programs", str(programs), "--no-transduction"]) == 0
+    capsys.readouterr()
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["induction"]["n_samples"] == 0
+    assert main(["score", str(out / "submission.json"), "--dataset", "arc1/training", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["per_task"] == {"6150a2bd": 1.0}
