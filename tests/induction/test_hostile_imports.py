@@ -38,6 +38,20 @@ def _hostile_file(path: Path, task_id: str) -> Path:
     return path
 
 
+class _FixedBackend:
+    """Returns `texts` for a request of n=len(texts) (what a server with odd output would send)."""
+
+    name = "fixed"
+
+    def __init__(self, texts: tuple[str, ...]) -> None:
+        self.texts = texts
+
+    def generate(self, requests):
+        from arc_lm import FinishReason, GenerationResult
+
+        return [GenerationResult(self.texts[: r.n], 1, (1,) * r.n, (FinishReason.STOP,) * r.n) for r in requests]
+
+
 @pytest.mark.parametrize("text,reason", [
     ("```python\ndef transform(g):\n    return g  # \ud800\n```", NoProgram.INVALID_TEXT),
     ("def transform(g):\n    return '\x00'\n", NoProgram.INVALID_TEXT),
@@ -95,3 +109,26 @@ def test_no_output_line_can_be_forged_by_an_exception_message(tmp_path, capfd, t
     out, _ = capfd.readouterr()
     assert "\x1b" not in out and not any(line in ("verified", "train[0]: ok exact=yes") for line in out.splitlines())
     assert "\\nverified\\ntrain[0]" in out  # the message is there, escaped on one line
+
+
+def test_model_output_with_surrogates_nul_and_huge_text_is_logged_and_judged_per_sample(
+        flip_task, tmp_path):
+    """The same properties in *sampled* text (e.g. an OpenAI-compatible server's JSON): the sample
+    log takes every text (JSONL and the run store's SQLite log), each bad one fails alone."""
+    from ensemble.sample_log import SqliteSampleLog
+    from ensemble.store import RunStore
+    from induction.config import InductionConfig
+    from induction.pipeline import induce_task
+    from induction.samples import JsonlSampleLog
+    from sandbox import Sandbox, SandboxConfig
+
+    script = ("```python\n" + FLIP + "```", "```python\ndef transform(grid):\n    return grid  # \udcff\n```",
+              "```python\ndef transform(grid):\n    return grid\x00\n```", "x" * 5000 + "\ud800")
+    cfg = InductionConfig(n_samples=4, batch_size=4, max_response_chars=4000)
+    with Sandbox(SandboxConfig(timeout_s=5.0)) as sandbox, RunStore(tmp_path / "store") as store:
+        for log in (JsonlSampleLog(tmp_path / "samples.jsonl"), SqliteSampleLog(store)):
+            result = induce_task(flip_task, _FixedBackend(script), sandbox, cfg, log)
+            assert [s.reason for s in result.samples] == [None, "invalid_text", "invalid_text", "too_large"]
+            assert len(result.verified_ids) == 1
+            assert [r.text for r in log.task_records(flip_task.id)] == list(script)
+    assert [r.text for r in JsonlSampleLog(tmp_path / "samples.jsonl").task_records(flip_task.id)] == list(script)
