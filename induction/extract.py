@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ _MAX_TRIMS = 40  # bound on "cut trailing prose" retries for bare text
 # Default cap on a response's length: real programs are a few KB, a BARC response with reasoning
 # rarely passes 20 KB; 200,000 characters keeps the orchestrator's parse under ~50 MB and 0.3 s.
 MAX_RESPONSE_CHARS = 200_000
+_CACHED_CODE_CHARS = 16_000
 _SURROGATE_OR_NUL = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -133,13 +135,25 @@ def _check(code: str, method: str, terminated: bool = True) -> Extraction:
     bad = invalid_text(code)
     if bad is not None:
         return Extraction(None, method, NoProgram.INVALID_TEXT, bad)
-    tree, error = parse_source(code)
-    if tree is None:
+    parses, error, has_transform = _verdict(code)
+    if not parses:
         reason = NoProgram.SYNTAX_ERROR if terminated else NoProgram.TRUNCATED
         return Extraction(None, method, reason, error)
-    if not defines_transform(tree):
+    if not has_transform:
         return Extraction(None, method, NoProgram.NO_TRANSFORM, "no top-level `transform` defined")
     return Extraction(code + "\n", method)
+
+
+def _verdict(code: str) -> tuple[bool, str | None, bool]:
+    """(parses, error, defines `transform`) of `code`; remembered for short codes, since the same
+    code comes back in many differently worded responses (parsing is most of extraction's time)."""
+    return _cached_verdict(code) if len(code) <= _CACHED_CODE_CHARS else _cached_verdict.__wrapped__(code)
+
+
+@functools.lru_cache(maxsize=1024)  # at most 1024 x 16 K characters held
+def _cached_verdict(code: str) -> tuple[bool, str | None, bool]:
+    tree, error = parse_source(code)
+    return tree is not None, error, tree is not None and defines_transform(tree)
 
 
 def _bare(text: str) -> Extraction:
