@@ -10,7 +10,9 @@ RUN_DIR layout (JSON everywhere, one writer):
 - `programs.jsonl`     one line per distinct program: task, id, multiplicity, round, verified, source;
 - `candidates.json`    ranked candidates per task and test index;
 - `submission.json`    Kaggle format (top two candidates, `[[0]]` placeholders where none);
-- `summary.json`       counts per task and, when the dataset's solutions are known, the score.
+- `summary.json`       counts per task, `--programs` lines rejected (line number and reason) and task
+                       ids not in the dataset, and, when the dataset's solutions are known, the score
+                       (`arc_core.scoring`, equal to `arc-hybrid score` on `submission.json`).
 Solutions are read only for that score, after every task has been solved.
 """
 from __future__ import annotations
