@@ -96,16 +96,19 @@ def test_task_and_report_read_a_transduce_directory(tiny_model_dir, tmp_path, ca
 
 
 def test_run_with_programs_only_imports(tmp_path, capsys):
-    """`run --programs F` without an explicit n_samples loads no model for induction (the preset's
-    n_samples does not count as explicit); the imported program is verified and submitted."""
+    """`run --programs F --prelude P` without an explicit n_samples loads no model for induction (the
+    preset's n_samples does not count as explicit); the imported program, which needs the prelude,
+    is verified and submitted."""
     programs = tmp_path / "p.jsonl"
-    programs.write_text(json.dumps({"task_id": "6150a2bd", "code": "import numpy as np\n"
-                                    "def transform(grid):\n    return np.rot90(grid, 2)\n"}) + "\n")
+    programs.write_text(json.dumps({"task_id": "6150a2bd", "code": "from common import *\n"
+                                    "def transform(grid):\n    return half_turn(grid)\n"}) + "\n")
+    prelude = tmp_path / "common.py"
+    prelude.write_text("import numpy as np\n\ndef half_turn(grid):\n    return np.rot90(grid, 2)\n")
     out = tmp_path / "run"
     assert main(["run", "--preset", "cpu-demo", "--dataset", "arc1/training", "--tasks", "6150a2bd",
-                 "--out", str(out), "--programs", str(programs), "--no-transduction"]) == 0
+                 "--out", str(out), "--programs", str(programs), "--prelude", str(prelude), "--no-transduction"]) == 0
     capsys.readouterr()
     cfg = json.loads((out / "config.json").read_text())["config"]
-    assert cfg["induction"]["n_samples"] == 0
+    assert cfg["induction"]["n_samples"] == 0 and cfg["induction"]["prelude_path"] == str(prelude)
     assert main(["score", str(out / "submission.json"), "--dataset", "arc1/training", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["per_task"] == {"6150a2bd": 1.0}
