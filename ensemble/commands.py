@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from arc_core.cli import (Command, add_prelude_argument, add_programs_argument, add_task_selection_arguments,
-                          explicit_setting, parse_task_ids)
+                          explicit_setting, parse_task_ids, safe_text)
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     console = Console()
     with RunStore(args.out, create=False) as store:
         console.print(summary_table(summarise(store, dataset), title=f"arc-hybrid run: {args.out}"))
+        for line, reason in store.get_meta("import_rejected_lines", []) or []:
+            print(f"note: --programs line {line} skipped: {safe_text(reason)}", file=sys.stderr)
     console.print(f"submission: {args.out / 'submission.json'}")
     return 0
 

@@ -101,13 +101,13 @@ def test_run_with_programs_only_imports(tmp_path, capsys):
     is verified and submitted."""
     programs = tmp_path / "p.jsonl"
     programs.write_text(json.dumps({"task_id": "6150a2bd", "code": "from common import *\n"
-                                    "def transform(grid):\n    return half_turn(grid)\n"}) + "\n")
+                                    "def transform(grid):\n    return half_turn(grid)\n"}) + "\n{broken\n")
     prelude = tmp_path / "common.py"
     prelude.write_text("import numpy as np\n\ndef half_turn(grid):\n    return np.rot90(grid, 2)\n")
     out = tmp_path / "run"
     assert main(["run", "--preset", "cpu-demo", "--dataset", "arc1/training", "--tasks", "6150a2bd",
                  "--out", str(out), "--programs", str(programs), "--prelude", str(prelude), "--no-transduction"]) == 0
-    capsys.readouterr()
+    assert "note: --programs line 2 skipped: invalid JSON" in capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())["config"]
     assert cfg["induction"]["n_samples"] == 0 and cfg["induction"]["prelude_path"] == str(prelude)
     assert main(["score", str(out / "submission.json"), "--dataset", "arc1/training", "--json"]) == 0
