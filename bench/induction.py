@@ -10,10 +10,10 @@ code, CRLF, unterminated fence); some are broken (syntax errors, no transform, p
 Measured in one run, median of 3 repetitions each:
 - pipeline: extract every text, dedupe, verify each distinct program once in the sandbox;
 - no-dedupe baseline: the same texts, every extracted program executed as its own job.
-- import: `--import-samples` (default 10,000) generated texts imported for the task through the
-  real per-task path (`induce_task`: sample log, extraction, dedupe, sandbox, decoding and checks,
-  ranking), reporting the orchestrator's single-core time (extraction + dedupe) against the
-  sandbox's (verify) - the measurement behind running extraction on one core.
+- import: `--import-samples` (default 10,000) generated texts imported for the task as `induce
+  --programs` does it (`induction.prepare`, then `induce_task`: sample log, lookups, dedupe,
+  sandbox, decoding and checks, ranking), once with one extraction process and once with one per
+  core, reporting the orchestrator's extraction time against the sandbox's.
 Figures are appended to bench/results/induction.md with the machine described.
 Run: `.venv/bin/python bench/induction.py [--texts N] [--repeats R] [--import-samples N]`.
 """
@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from arc_core.datasets import load_dataset  # noqa: E402
 from induction.dedupe import ExtractedCode, Program, dedupe  # noqa: E402
-from induction.extract import extract_program  # noqa: E402
+from induction.extract import _cached_verdict, extract_program  # noqa: E402
+from induction.prepare import resolve_workers  # noqa: E402
 from induction.verify import verify_programs  # noqa: E402
 
 TASK_ID = "3c9b0459"
@@ -144,19 +145,25 @@ def run_pipeline(task, texts, sandbox, dedup: bool) -> dict[str, float]:
             "sandbox_s": t3 - t2, "total_s": t3 - t0}
 
 
-def run_import(task, texts, sandbox) -> dict[str, float]:
-    """One `induce_task` over imported texts (no model), as `induce --programs` runs it per task."""
+def run_import(task, texts, sandbox, workers: int) -> dict[str, float]:
+    """One import as `induce --programs` runs it: `prepare` (extraction + normal forms of every
+    distinct text, over `workers` processes), then `induce_task` (looks those up; sandbox)."""
     from induction.config import InductionConfig
     from induction.pipeline import induce_task
+    from induction.prepare import prepare
     from induction.samples import MemorySampleLog
 
+    config = InductionConfig(n_samples=0, workers=workers)
     t0 = time.perf_counter()
-    result = induce_task(task, None, sandbox, InductionConfig(n_samples=0), MemorySampleLog(), imported=texts,
-                         import_hash="bench")
+    prepared = prepare(texts, config.max_response_chars, config.workers)
+    t1 = time.perf_counter()
+    result = induce_task(task, None, sandbox, config, MemorySampleLog(), imported=texts, import_hash="bench",
+                         prepared=prepared)
     total = time.perf_counter() - t0
     c = result.counts()
     return {"samples": c["samples"], "programs": c["programs"], "verified": c["verified"], "total_s": total,
-            "distinct_texts": len(set(texts)), **{f"{k}_s": v for k, v in result.timings.items()}}
+            "distinct_texts": len(set(texts)), "prepare_s": t1 - t0,
+            **{f"{k}_s": v for k, v in result.timings.items()}}
 
 
 def machine() -> str:
@@ -192,7 +199,12 @@ def main() -> None:
         for _ in range(args.repeats):
             for mode in runs:
                 runs[mode].append(run_pipeline(task, texts, sandbox, mode == "dedupe"))
-        imp = run_import(task, generate_texts(args.import_samples, seed=1), sandbox) if args.import_samples else None
+        imports = {}
+        if args.import_samples:
+            import_texts = generate_texts(args.import_samples, seed=1)
+            for workers in (1, 0):  # one process, then one per core
+                _cached_verdict.cache_clear()  # each measurement starts cold
+                imports[workers] = run_import(task, import_texts, sandbox, workers)
     load_end = os.getloadavg()
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
     d, nd = med["dedupe"], med["no-dedupe"]
@@ -214,14 +226,13 @@ def main() -> None:
         f"{nd['total_s']:.2f} s = {nd_rate:.1f} programs/s; dedupe makes the whole batch "
         f"{nd['total_s'] / d['total_s']:.1f}x faster",
     ]
-    if imp is not None:
-        orchestrator = imp["extract_s"]
+    for workers, imp in imports.items():
         lines.append(
-            f"- import of {imp['samples']:.0f} samples ({imp['distinct_texts']:.0f} distinct texts) through induce_task: "
-            f"{imp['programs']:.0f} distinct programs, {imp['verified']:.0f} verified, {imp['total_s']:.2f} s: "
-            f"sample log {imp['sample_s']:.2f}, **extraction + dedupe (one core) {orchestrator:.2f} s vs sandbox "
-            f"+ decoding {imp['verify_s']:.2f} s** ({100 * orchestrator / imp['total_s']:.0f}% of the import), "
-            f"rank {imp['rank_s']:.2f}")
+            f"- import of {imp['samples']:.0f} samples ({imp['distinct_texts']:.0f} distinct texts), "
+            f"{resolve_workers(workers)} extraction process(es): {imp['programs']:.0f} distinct programs, "
+            f"{imp['verified']:.0f} verified, {imp['total_s']:.2f} s: **extraction + normal forms "
+            f"{imp['prepare_s']:.2f} s** (then lookups {imp['extract_s']:.2f}), sample log {imp['sample_s']:.2f}, "
+            f"**sandbox + decoding {imp['verify_s']:.2f} s**, rank {imp['rank_s']:.2f}")
     lines.append("")
     print("\n".join(lines))
     out = Path(args.out)

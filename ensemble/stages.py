@@ -104,15 +104,21 @@ class Solvers:
         self._model: Any = None
         self.load_seconds: dict[str, float] = {}  # stage -> seconds spent loading its resources
         self._imported: dict[str, list[str]] = {}
+        self._prepared: Any = None  # induction.prepare.Prepared of the imported texts
         self._import_hash = ""
         if programs_file is not None:
             if not cfg.ensemble.induction:
                 raise ValueError("--programs imports induction samples, but induction is switched off")
             from induction.samples import read_program_file
 
+            from induction.prepare import prepare
+
             loaded = read_program_file(programs_file)
             self._import_hash, self._imported = loaded.file_hash, loaded.texts
             store.set_meta("import_rejected_lines", [list(r) for r in loaded.rejected])
+            # Before any model or sandbox exists: the extraction workers fork from a lean process.
+            self._prepared = prepare((t for ts in loaded.texts.values() for t in ts),
+                                     cfg.induction.max_response_chars, cfg.induction.workers)
 
     def __enter__(self) -> Solvers:
         return self
@@ -166,7 +172,8 @@ class Solvers:
 
         backend, sandbox = self._induction_resources()
         result = induce_task(task, backend, sandbox, self.cfg.induction, SqliteSampleLog(self.store),
-                             imported=self._imported.get(task.id, ()), import_hash=self._import_hash)
+                             imported=self._imported.get(task.id, ()), import_hash=self._import_hash,
+                             prepared=self._prepared)
         return induction_output(task, result)
 
     # ---- transduction ---------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class InductionConfig:
                         parsing, with reason `too_large` in its sample outcome: extraction and
                         de-duplication parse in the orchestrator, where a 10 MB source costs about
                         2 GB of memory and seconds per parse, while real programs are a few KB.
+    workers:            processes that extract and normalise a large import before the sandbox
+                        starts (`induction.prepare`, at least 2,000 distinct texts); 0 = one per
+                        CPU core, 1 = all in this process.
     """
 
     prompt_format: str = "compact"
@@ -63,6 +66,7 @@ class InductionConfig:
     stop_when_verified: bool = True
     prelude_path: str | None = None
     max_response_chars: int = MAX_RESPONSE_CHARS
+    workers: int = 0
 
     def __post_init__(self) -> None:
         from induction.prompts import get_format  # local: prompts imports nothing of config
@@ -78,6 +82,7 @@ class InductionConfig:
         _positive("refine_samples", self.refine_samples)
         _positive("refine_max_failures", self.refine_max_failures)
         _positive("max_response_chars", self.max_response_chars)
+        _positive("workers", self.workers, allow_zero=True)
         if not 0.0 <= self.temperature <= 5.0:
             raise ValueError(f"induction.temperature must be in [0, 5], got {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:

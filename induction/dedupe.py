@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +89,14 @@ class ExtractedCode:
     round: int = 0
 
 
-def dedupe(items: Iterable[ExtractedCode]) -> list[Program]:
-    """Group by normal form; programs come back in order of first occurrence."""
+def dedupe(items: Iterable[ExtractedCode], known: Mapping[str, str] | None = None) -> list[Program]:
+    """Group by normal form; programs come back in order of first occurrence. `known`: normal forms
+    already computed (code -> normal form, see `induction.prepare`)."""
     groups: dict[str, dict[str, Any]] = {}
-    normal_of: dict[str, str] = {}  # sampled code repeats verbatim: parse each distinct string once
+    known = known or {}
+    normal_of: dict[str, str] = {}  # code repeats verbatim: parse each distinct string once
     for position, item in enumerate(items):
-        normal = normal_of.get(item.code)
+        normal = known.get(item.code) or normal_of.get(item.code)
         if normal is None:
             normal = normal_of[item.code] = normalise(item.code)
         pid = program_id(normal)

@@ -9,7 +9,7 @@ the ranked candidates per test input. `InductionResult.to_dict/from_dict` round-
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from arc_core.task import Task
 from induction.config import InductionConfig
 from induction.dedupe import ExtractedCode, Program, dedupe
 from induction.extract import Extraction, extract_program
+from induction.prepare import Prepared
 from induction.prompts import build_prompt
 from induction.rank import rank_candidates
 from induction.refine import refine_round
@@ -93,11 +94,12 @@ class InductionResult:
         )
 
 
-def _extract_all(records: Sequence[SampleRecord], max_chars: int) -> tuple[list[ExtractedCode], list[dict[str, Any]]]:
+def _extract_all(records: Sequence[SampleRecord], max_chars: int,
+                 known: Mapping[str, Extraction]) -> tuple[list[ExtractedCode], list[dict[str, Any]]]:
     codes, rows = [], []
     seen: dict[str, Extraction] = {}  # identical responses are common: extract each text once
     for r in records:
-        e = seen.get(r.text)
+        e = known.get(r.text) or seen.get(r.text)
         if e is None:
             e = seen[r.text] = extract_program(r.text, max_chars)
         rows.append({"key": r.key, "round": r.round, "source": r.source, "method": e.method,
@@ -120,8 +122,11 @@ def induce_task(
     log: SampleLog,
     imported: Sequence[str] = (),
     import_hash: str = "",
+    prepared: Prepared | None = None,
 ) -> InductionResult:
-    """Run induction on one task. `backend=None` uses only `imported` texts (no sampling)."""
+    """Run induction on one task. `backend=None` uses only `imported` texts (no sampling).
+    `prepared`: extractions and normal forms computed ahead (`induction.prepare`, large imports)."""
+    prepared = prepared or Prepared()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     base = build_prompt(task, config.prompt_format)
@@ -136,8 +141,8 @@ def induce_task(
     timings["sample"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    codes, rows = _extract_all(records, config.max_response_chars)
-    programs = dedupe(codes)
+    codes, rows = _extract_all(records, config.max_response_chars, prepared.extractions)
+    programs = dedupe(codes, prepared.normal_forms)
     timings["extract"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     verifications = {v.program_id: v for v in verify_programs(task, programs, sandbox)}
@@ -154,10 +159,10 @@ def induce_task(
         timings["refine"] = timings.get("refine", 0.0) + time.perf_counter() - t0
         if not new:
             break
-        new_codes, new_rows = _extract_all(new, config.max_response_chars)
+        new_codes, new_rows = _extract_all(new, config.max_response_chars, prepared.extractions)
         codes += new_codes
         rows += new_rows
-        programs = dedupe(codes)
+        programs = dedupe(codes, prepared.normal_forms)
         fresh = [p for p in programs if p.id not in verifications]
         t0 = time.perf_counter()
         verifications.update({v.program_id: v for v in verify_programs(task, fresh, sandbox)})

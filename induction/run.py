@@ -33,6 +33,7 @@ from arc_core.task import Dataset
 from arc_lm.config import LMConfig
 from induction.config import InductionConfig
 from induction.pipeline import InductionResult, induce_task
+from induction.prepare import prepare
 from induction.samples import JsonlSampleLog, ProgramImport, read_program_file
 from sandbox import Sandbox, SandboxConfig
 
@@ -86,6 +87,9 @@ def induce_dataset(
     loaded = read_program_file(programs_file) if programs_file is not None else ProgramImport("", {})
     file_hash, imported = loaded.file_hash, loaded.texts
     unknown_import_ids = sorted(t for t in imported if t not in dataset.tasks)
+    # Before the model and the sandbox: the workers fork from a process holding neither.
+    prepared = prepare((t for tid in dataset.ids() for t in imported.get(tid, ())), config.max_response_chars,
+                       config.workers)
     if backend is None and config.n_samples > 0:
         from arc_lm import load_backend
 
@@ -96,7 +100,7 @@ def induce_dataset(
         for n, task_id in enumerate(dataset.ids(), start=1):
             task = dataset.tasks[task_id]
             result = induce_task(task, backend, sandbox, config, log,
-                                 imported=imported.get(task_id, ()), import_hash=file_hash)
+                                 imported=imported.get(task_id, ()), import_hash=file_hash, prepared=prepared)
             results[task_id] = result
             write_json_atomic(out / "results" / f"{task_id}.json", result.to_dict())
             if progress is not None:
