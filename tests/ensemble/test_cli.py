@@ -53,6 +53,10 @@ def test_programs_command(tiny_reference_run, capsys):
     assert main(["programs", "--run", str(tiny_reference_run), "--show", pid]) == 0
     shown = capsys.readouterr().out
     assert "np.rot90(grid, 2)" in shown and "demo[0]: ok, exact" in shown and "test[0]: ok" in shown
+    assert main(["programs", "--run", str(tiny_reference_run), "--task", "6150a2bd", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["status"], r["verified"]) for r in rows) == [("error", False), ("failed", False), ("verified", True)]
+    assert all(r["task_id"] == "6150a2bd" and len(r["demos"]) == 2 and r["tests"] for r in rows)
 
 
 def test_report_command(tiny_reference_run, capsys):
