@@ -43,8 +43,10 @@ class InductionConfig:
                         de-duplication parse in the orchestrator, where a 10 MB source costs about
                         2 GB of memory and seconds per parse, while real programs are a few KB.
     workers:            processes that extract and normalise a large import before the sandbox
-                        starts (`induction.prepare`, at least 2,000 distinct texts); 0 = one per
-                        CPU core, 1 = all in this process.
+                        starts (`induction.prepare`, at least 2,000 distinct texts); 1 (default) =
+                        all in this process, 0 = one per CPU core. On the 2-core reference machine
+                        one process is faster (bench/results/induction.md); try 0 where many cores
+                        are idle.
     """
 
     prompt_format: str = "compact"
@@ -66,7 +68,7 @@ class InductionConfig:
     stop_when_verified: bool = True
     prelude_path: str | None = None
     max_response_chars: int = MAX_RESPONSE_CHARS
-    workers: int = 0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         from induction.prompts import get_format  # local: prompts imports nothing of config

@@ -4,7 +4,10 @@ A `--programs` import of 10,000 samples is common. Extraction (`induction.extrac
 normal form behind de-duplication (`induction.dedupe.normalise`) are pure functions of the text,
 so `prepare` computes them once per distinct text, up front, over `workers` processes of
 `multiprocess` (fork start method): the per-task pipeline then only looks results up. Below
-`MIN_PARALLEL` distinct texts, or with one worker, it runs in this process (a pool costs ~0.1 s).
+`MIN_PARALLEL` distinct texts, or with one worker (the default, `induction.workers=1`), it runs in
+this process. Measured on the 2-core reference machine (bench/results/induction.md), one process
+extracts a 10,000-sample import in about half the sandbox's time and a pool of two is slower (no
+idle core, pickling, one parse cache per worker); the pool is for machines with idle cores.
 
 It runs before the sandbox and before any model is loaded, so the forked workers hold neither the
 zygote's pipes nor model threads. Results cross back as tuples of strings (the workers run this
