@@ -4,14 +4,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-# Modules the zygote imports before forking; a program may import these (and whatever they pulled
-# in). Any other import is a clear per-program ModuleNotFoundError: the unprivileged child could
-# not read the interpreter's files anyway (on this machine Python lives under /root, mode 0700).
+# Packages the zygote imports, each with its whole package tree (sandbox/inside/imports.py),
+# before forking. A child can open no file, so a program can import exactly these, what they
+# pulled in, and the prelude (as `common`); anything else is a clear per-program
+# ModuleNotFoundError. The list covers what ARC programs written by models and people use:
+# numpy (every lazily imported part too, e.g. numpy.ma for np.unique), scipy.ndimage (BARC's
+# helper library uses it) and the computational standard library.
 DEFAULT_MODULES = (
-    "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.lib.stride_tricks",
-    "collections", "collections.abc", "itertools", "functools", "math", "cmath", "copy", "typing",
-    "dataclasses", "re", "heapq", "bisect", "random", "operator", "string", "statistics",
-    "fractions", "decimal", "enum", "array", "numbers", "abc", "time", "json",
+    "numpy", "scipy.ndimage",
+    "abc", "array", "bisect", "cmath", "collections", "contextlib", "copy", "copyreg", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "graphlib", "hashlib", "heapq",
+    "inspect", "io", "itertools", "json", "keyword", "math", "numbers", "operator", "pprint", "queue",
+    "random", "re", "reprlib", "statistics", "string", "struct", "textwrap", "time", "traceback",
+    "types", "typing", "unicodedata", "warnings", "weakref",
 )
 _TRISTATE = ("auto", "on", "off")
 
@@ -29,7 +34,9 @@ class SandboxConfig:
     mode:        "fork" = one fresh child per program; "fast" = reused workers as a pre-filter
                  whose accepted results are re-run in fork mode (see `Sandbox.run`).
     seed:        base seed; each program gets random/np.random seeded from (seed, source).
-    modules:     modules pre-imported in the zygote (the only ones programs can import).
+    modules:     packages pre-imported in the zygote with their whole trees (tests and tools
+                 excepted); with what they import and the prelude, the only modules programs can
+                 import (children cannot open files).
     fast_reuse:  programs per fast-mode worker before it is replaced.
     watchdog_s:  replace a zygote that reports nothing for this long while work is pending
                  (None = timeout_s + 10).

@@ -92,7 +92,7 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                       env=dict(bwrap.CLEAN_ENV), close_fds=True, start_new_session=True, cwd="/")
-        landlock_paths = None if cfg.landlock == "off" else self.read_paths
+        landlock_paths = None if cfg.landlock == "off" else []  # children read no file at all
         init = {"op": "init", "concurrency": cfg.workers, "timeout_s": cfg.timeout_s,
                 "memory_mb": cfg.memory_mb, "cpu_s": cfg.cpu_limit_s, "fast_reuse": cfg.fast_reuse,
                 "modules": list(cfg.modules), "prelude_path": cfg.prelude_path and os.path.realpath(cfg.prelude_path),

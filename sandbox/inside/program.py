@@ -16,6 +16,7 @@ import random
 import signal
 import sys
 import time
+import types
 
 import numpy as np
 
@@ -28,6 +29,7 @@ _INT_TYPES = frozenset({int, np.int8, np.int16, np.int32, np.int64, np.uint8, np
                         np.uint64, np.intc, np.uintc, np.longlong, np.ulonglong})
 _SEQ_TYPES = frozenset({list, tuple})
 _proc_time = time.process_time
+_module_type = types.ModuleType
 
 
 class BadOutput(Exception):
@@ -122,7 +124,12 @@ def run(fd: int, source: str, grids: list, seed: int) -> None:
     except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), MemoryError...
         emit(fd, wire.progerr_record(wire.PROGERR_COMPILE, *_describe(e)))
         return
-    namespace = {"__name__": "__program__", "__builtins__": builtins}
+    # A real module in sys.modules, as when Python runs a file: dataclasses, typing and enum
+    # look their class's module up there (with a bare dict, @dataclass raises AttributeError).
+    module = _module_type("__program__")
+    sys.modules["__program__"] = module
+    namespace = module.__dict__
+    namespace["__builtins__"] = builtins
     try:
         exec(code, namespace)  # noqa: S102 - this *is* the untrusted program, in its confined child
     except BaseException as e:  # noqa: BLE001 - recorded as data, including SystemExit at import
@@ -157,7 +164,7 @@ def fingerprint() -> int:
     """
     parts = [id(builtins.__dict__), tuple(sorted((k, id(v)) for k, v in builtins.__dict__.items())),
              tuple(sorted((k, id(v)) for k, v in np.__dict__.items())),
-             tuple(sorted((k, id(v)) for k, v in sys.modules.items())),
+             tuple(sorted((k, id(v)) for k, v in sys.modules.items() if k != "__program__")),
              tuple(id(f) for f in sys.meta_path), id(sys.gettrace()), id(sys.getprofile()),
              sys.getrecursionlimit(), tuple(id(c) for c in gc.callbacks),
              tuple(id(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)),

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import gc
-import importlib
-import importlib.util
 import json
 import os
 import selectors
@@ -23,7 +21,7 @@ import sys
 import time
 import traceback
 
-from . import harden, program, wire
+from . import harden, imports, program, wire
 
 _SETUP_EXIT = 97
 
@@ -68,7 +66,7 @@ class Zygote:
         self.timeout_s = float(init["timeout_s"])
         self.fast_reuse = int(init["fast_reuse"])
         self.cpu_s = int(init["cpu_s"])
-        self.modules = self._preimport(init["modules"], init.get("prelude_path"))
+        self.modules, self.import_failures = imports.preimport(init["modules"], init.get("prelude_path"))
         self.confinement = harden.Confinement(
             base64.b64decode(init["seccomp_bpf"]), int(init["memory_mb"]), self.cpu_s,
             init["landlock_paths"], drop_uid=os.getuid() == 0,
@@ -81,29 +79,12 @@ class Zygote:
         self.inbuf = bytearray()
         self.eof = False
 
-    @staticmethod
-    def _preimport(names: list[str], prelude_path: str | None) -> list[str]:
-        for name in names:
-            importlib.import_module(name)
-        if prelude_path:
-            spec = importlib.util.spec_from_file_location("common", prelude_path)
-            assert spec is not None and spec.loader is not None, prelude_path
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules["common"] = mod
-            spec.loader.exec_module(mod)
-        # Trigger numpy's lazy paths once so children need no file access for common calls.
-        import numpy as np
-        a = np.arange(12).reshape(3, 4) % 10
-        np.flipud(a), np.rot90(a), np.unique(a, return_counts=True), np.argwhere(a), np.pad(a, 1)
-        np.random.seed(0), np.random.randint(0, 9, (2, 2)), np.random.default_rng(0).integers(0, 9, 3)
-        offered = {n.split(".")[0] for n in names} | ({"common"} if prelude_path else set())
-        return sorted(offered)
-
     def hello(self) -> dict:
         c = self.confinement
         return {"pid": os.getpid(), "uid": os.getuid(), "drop_uid": c.drop_uid,
                 "landlock_abi": c.landlock_abi, "landlock": c.landlock_reason,
                 "memory_limit": c.memory_limit, "modules": self.modules,
+                "preimported": len(sys.modules), "import_failures": self.import_failures[:50],
                 "python": sys.version.split()[0]}
 
     # ---- spawning -------------------------------------------------------------------------
@@ -126,6 +107,7 @@ class Zygote:
                 cpu = self.cpu_s * self.fast_reuse if fast else self.cpu_s
                 self.confinement.apply(keep, cpu)
                 sys.meta_path[:] = [self.guard]
+                sys.path[:] = []  # nothing to search: a restored PathFinder finds no directory
                 program.emit(w, bytes([wire.ARMED]))
                 code = 0
                 if fast:
