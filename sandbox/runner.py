@@ -303,6 +303,10 @@ class Sandbox:
                     else:
                         pending.appendleft(i)
                 inflight.clear()
+        if mode == "fast" and self._proc is not None:  # a worker a program kept must not serve the next run
+            outbuf += self._frame({"op": "retire_idle"})
+            while outbuf and self._proc is not None and self._pump(outbuf):
+                pass
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 

@@ -135,13 +135,14 @@ class Zygote:
             t0 = program.cpu_us()
             program.run(w, job["source"], job["grids"], job["seed"])
             retire = n + 1 >= self.fast_reuse or program.fingerprint() != before
-            program.emit(w, wire.end_record(program.cpu_us() - t0, retire))
+            program.emit(w, wire.end_record(program.cpu_us() - t0, retire, job["nonce"]))
             if retire:
                 return
 
     def _start(self, job: dict) -> None:
         now = time.monotonic()
         if job.get("mode") == "fast":
+            job["nonce"] = int.from_bytes(os.urandom(4), "big")  # END must echo it (see _parse)
             body = json.dumps(job).encode()
             child = self.idle.pop() if self.idle else self._fork(None, fast=True)
             if child is None:
@@ -181,6 +182,8 @@ class Zygote:
             elif rec[0] == wire.END:
                 if not child.fast or child.job is None:
                     raise wire.WireError("END record outside fast mode")
+                if rec[3] != child.job["nonce"]:
+                    raise wire.WireError("END record for another job (wrong nonce)")
                 return rec[1] if not rec[2] else -1 - rec[1]
             else:  # the same structural rules as wire.parse_program, checked incrementally
                 child.count += 1
@@ -209,15 +212,17 @@ class Zygote:
         n_grids = len(child.job["grids"]) if child.job else 0
         try:
             end = self._parse(child)
-            if len(child.buf) - child.records_start > wire.payload_cap(n_grids) + 6:
+            if len(child.buf) - child.records_start > wire.payload_cap(n_grids) + wire.END_SIZE:
                 raise wire.WireError("too many bytes")
+            if end is not None and child.pos != len(child.buf):  # a worker writes nothing after END
+                raise wire.WireError("bytes after END")
         except wire.WireError:
             self._finish(child, wire.OUTCOME_PROTOCOL, 0, kill=True)
             return
         if end is not None and child.job is not None:  # a fast-mode program finished
             retire = end < 0
             cpu = -1 - end if retire else end
-            job, payload = child.job, self._payload(child, child.pos - 6)
+            job, payload = child.job, self._payload(child, child.pos - wire.END_SIZE)
             wall = time.monotonic() - child.start
             _send(wire.result_frame(job["seq"], wire.OUTCOME_EXITED, 0, wall * 1e6, cpu, payload))
             del self.busy[child.pid]
@@ -296,6 +301,10 @@ class Zygote:
                 break
             msg = json.loads(self.inbuf[4:4 + n])
             del self.inbuf[:4 + n]
+            if msg.get("op") == "retire_idle":  # end of a fast-mode pass: no worker outlives it
+                for child in list(self.idle):
+                    self._reap(child, kill=True)
+                continue
             assert msg.get("op") == "job", f"unexpected message {msg.get('op')!r}"
             self.queue.append(msg)
 
