@@ -37,10 +37,10 @@ Imports: the unprivileged child cannot read files, so only modules pre-imported 
 (`SandboxConfig.modules` + the prelude as `common`) can be imported; anything else is a clear
 ModuleNotFoundError per program, the same with and without bubblewrap.
 """
-from .config import DEFAULT_MODULES, SandboxConfig
+from .config import DEFAULT_MODULE_TIERS, DEFAULT_MODULES, SandboxConfig
 from .info import LayerStatus, sandbox_info
 from .results import ExecStatus, GridResult, ProgramJob, ProgramResult
 from .runner import Sandbox, SandboxError, run_programs
 
-__all__ = ["DEFAULT_MODULES", "ExecStatus", "GridResult", "LayerStatus", "ProgramJob", "ProgramResult",
+__all__ = ["DEFAULT_MODULE_TIERS", "DEFAULT_MODULES", "ExecStatus", "GridResult", "LayerStatus", "ProgramJob", "ProgramResult",
            "Sandbox", "SandboxConfig", "SandboxError", "run_programs", "sandbox_info"]
