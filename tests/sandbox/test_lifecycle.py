@@ -85,7 +85,7 @@ def test_sandbox_info_reports_every_layer():
     for layer in ("bubblewrap", "seccomp allow-list", "landlock", "uid/gid drop to 65534", "rlimits (soft == hard)"):
         assert layer in names
     probes = [r for r in rows if r.layer.startswith("live probe")]
-    assert len(probes) == 6 and all(r.active for r in probes), probes
+    assert len(probes) == 8 and all(r.active for r in probes), probes
     assert all(r.reason for r in rows)
 
 
