@@ -157,22 +157,23 @@ def run(fd: int, source: str, grids: list, seed: int) -> None:
         emit(fd, record)
 
 
-def fingerprint() -> int:
-    """Hash of interpreter state a program could poison (fast mode retires a worker on change).
+def fingerprint() -> tuple:
+    """Snapshot of interpreter state a program could poison; fast mode compares it with `!=`
+    after each program and retires a worker on change (dict equality in C: identical values
+    compare equal without calling `__eq__`, so this costs microseconds).
 
     Catches accidental monkeypatching only: hostile code can evade it (e.g. `__code__` swaps).
     """
-    parts = [id(builtins.__dict__), tuple(sorted((k, id(v)) for k, v in builtins.__dict__.items())),
-             tuple(sorted((k, id(v)) for k, v in np.__dict__.items())),
-             tuple(sorted((k, id(v)) for k, v in sys.modules.items() if k != "__program__")),
+    parts = [id(builtins.__dict__), dict(builtins.__dict__), dict(np.__dict__),
+             {k: v for k, v in sys.modules.items() if k != "__program__"},
              tuple(id(f) for f in sys.meta_path), id(sys.gettrace()), id(sys.getprofile()),
              sys.getrecursionlimit(), tuple(id(c) for c in gc.callbacks),
              tuple(id(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)),
              signal.getitimer(signal.ITIMER_REAL)]
     for mod in ("collections", "itertools", "functools", "math", "copy", "re", "random"):
         m = sys.modules.get(mod)
-        parts.append(tuple(sorted((k, id(v)) for k, v in vars(m).items())) if m is not None else None)
-    return hash(tuple(parts))
+        parts.append(dict(vars(m)) if m is not None else None)
+    return tuple(parts)
 
 
 def cpu_us() -> int:
