@@ -42,7 +42,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         prelude = self.config.prelude_path
-        self.read_paths = bwrap.python_paths() + ([os.path.realpath(prelude)] if prelude else [])
+        # The prelude's directory (not just the file): a helper library may span sibling modules.
+        self.read_paths = bwrap.python_paths() + ([os.path.dirname(os.path.realpath(prelude))] if prelude else [])
         self.bwrap_active, self.bwrap_reason = self._decide_bwrap()
         tiers = self.config.module_tiers
         self._lanes: list[ZygoteProcess | None] = [None] * (len(tiers) + 1)

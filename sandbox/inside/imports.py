@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 import time
@@ -53,13 +54,23 @@ def walk(name: str, failed: list[str]) -> None:
 
 
 def load_prelude(path: str) -> None:
-    """Execute the prelude file as the module `common` (what `from common import *` finds)."""
+    """Execute the prelude file as the module `common` (what `from common import *` finds).
+
+    Its directory is on sys.path while it runs, as when plain Python imports it from there, so a
+    helper library split over several files works: the modules the prelude imports (e.g. `dsl`,
+    `constants`) are then pre-imported too, and programs may import them by name.
+    """
     spec = importlib.util.spec_from_file_location("common", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the prelude {path!r} as a Python module")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["common"] = mod
-    spec.loader.exec_module(mod)
+    directory = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, directory)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(directory)
 
 
 def preimport(names: list[str], prelude_path: str | None) -> tuple[list[str], list[str]]:
