@@ -22,25 +22,31 @@ def _tops(tiers: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
     return tuple(sorted({m.split(".")[0] for tier in tiers for m in tier}))
 
 
+_ATTR = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
+_FROM_IMPORT = re.compile(r"\s+import\s+\(?([^)#\n]*)")
+_REST_OF_LINE_EMPTY = re.compile(r"[ \t]*(#[^\n]*)?(\n|$)")
+
+
 def named_packages(text: str, top: str) -> set[str] | None:
-    """Dotted `top.sub` names that `text` refers to; None when a reference cannot be resolved."""
+    """Dotted `top.sub` names that `text` refers to; None when a reference cannot be resolved.
+
+    Linear in len(text) however often `top` occurs (sources can be huge and hostile).
+    """
     found: set[str] = set()
     for m in re.finditer(rf"\b{re.escape(top)}\b", text):
-        rest = text[m.end():]
-        after = re.match(r"\s*\.\s*([A-Za-z_]\w*)", rest)
+        after = _ATTR.match(text, m.end())
         if after:  # pkg.sub (attribute, import or from-import of a submodule)
             found.add(f"{top}.{after.group(1)}")
             continue
-        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_start = max(text.rfind("\n", max(0, m.start() - 200), m.start()) + 1, m.start() - 200)
         before = text[line_start:m.start()]
-        line = rest.split("\n", 1)[0]
         if re.fullmatch(r"\s*from\s+", before):
-            imported = re.match(r"\s+import\s+\(?([^)#]*)", line)
+            imported = _FROM_IMPORT.match(text, m.end())
             if imported is None:
                 return None
-            names = _WORD.findall(imported.group(1).replace(" as ", " , "))
+            names = _WORD.findall(imported.group(1)[:2000].replace(" as ", " , "))
             found |= {f"{top}.{n}" for n in names}
-        elif re.fullmatch(r"\s*import\s+", before) and re.fullmatch(r"\s*(#.*)?", line):
+        elif re.fullmatch(r"\s*import\s+", before) and _REST_OF_LINE_EMPTY.match(text, m.end()):
             continue  # a bare `import pkg`: its uses (`pkg.sub`) are what count
         else:
             return None  # an alias, a string, a dynamic import: cannot tell
