@@ -5,7 +5,9 @@ it); the kernel layers are. This module is about *clear, reproducible results*: 
 bound at import time so a program that monkeypatches builtins/numpy cannot fool its own output
 check; outputs are accepted only as exact list/tuple (rows of list/tuple/1-D int arrays) or exact
 int `np.ndarray`, 2-D, <= 30x30, values 0..9; any import of a module the zygote did not pre-import
-fails with a clear ModuleNotFoundError (children cannot read the interpreter's files anyway).
+fails with a clear ModuleNotFoundError (children cannot open or stat any file anyway).
+The program runs as a real module `__program__` in sys.modules, as a file run by Python would
+(dataclasses, typing and enum look their class's module up there).
 """
 from __future__ import annotations
 
