@@ -163,3 +163,15 @@ def test_no_program_result_carries_a_secret(reader, targets):
            "    return [[int(c) for c in seen if c.isdigit()][:30] or [0]]\n")
     res = _run(reader, src)
     assert res.status in (S.OK, S.EXCEPTION) and RUN_SECRET not in _digits(res)
+
+
+def test_scipy_lanes_are_confined_the_same(reader, targets):
+    """Programs that use scipy run in other zygotes (sandbox/lanes.py); same confinement there."""
+    target = targets.get("dataset", targets["run_file"])
+    for extra in ("import scipy.ndimage\n", "import scipy.signal\n"):
+        res = _run(reader, extra + PROBE.replace("REAL", repr(target)))
+        assert res.ok, res
+        same, succeeded = res.grids[0].output.to_list()
+        assert all(same) and not any(succeeded), (extra, same, succeeded)
+        src = extra + f"def transform(g):\n    return [[len(open({target!r}, 'rb').read()) % 10]]\n"
+        assert _run(reader, src).grids[0].error_type == "PermissionError"
