@@ -47,7 +47,10 @@ class Sandbox:
         self.bwrap_active, self.bwrap_reason = self._decide_bwrap()
         tiers = self.config.module_tiers
         self._lanes: list[ZygoteProcess | None] = [None] * (len(tiers) + 1)
-        self._prelude_needs = lanes.needs(open(prelude, encoding="utf-8", errors="replace").read(), tiers) if prelude else set()
+        self._prelude_needs: set[str] | None = set()
+        if prelude:
+            with open(prelude, encoding="utf-8", errors="replace") as f:
+                self._prelude_needs = lanes.needs(f.read(), tiers)
         self.primary = lanes.pick(self._prelude_needs, tiers)
         self._seq = 0
         self.restarts = 0
