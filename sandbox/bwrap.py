@@ -85,15 +85,3 @@ def probe(read_paths: tuple[str, ...]) -> tuple[bool, str]:
         return False, f"bwrap cannot create namespaces here: {err[-1] if err else proc.returncode}" + (
             " (inside Docker, its seccomp profile blocks this)" if os.path.exists("/.dockerenv") else "")
     return True, f"{exe}: fresh mount/pid/net/ipc/uts namespaces, caps SETUID/SETGID/KILL only"
-
-
-def uid_can_read(path: str) -> tuple[bool, str]:
-    """Whether an unprivileged uid can traverse to and read `path` (DAC 'other' bits only)."""
-    parts = os.path.realpath(path).split(os.sep)
-    d = "/"
-    for part in parts[1:]:
-        d = os.path.join(d, part)
-        mode = os.stat(d).st_mode
-        if os.path.isdir(d) and not mode & 0o001:
-            return False, f"{d} is mode {mode & 0o777:o} (no 'other' execute)"
-    return True, "world-readable"

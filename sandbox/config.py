@@ -4,14 +4,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-# Modules the zygote imports before forking; a program may import these (and whatever they pulled
-# in). Any other import is a clear per-program ModuleNotFoundError: the unprivileged child could
-# not read the interpreter's files anyway (on this machine Python lives under /root, mode 0700).
+# Packages every zygote imports, each with its whole package tree (sandbox/inside/imports.py),
+# before forking. A child can open no file, so a program can import exactly these, what they
+# pulled in, its lane's tier (below) and the prelude (as `common`); anything else is a clear
+# per-program ModuleNotFoundError. numpy (every lazily imported part too, e.g. numpy.ma for
+# np.unique) and the computational standard library.
 DEFAULT_MODULES = (
-    "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.lib.stride_tricks",
-    "collections", "collections.abc", "itertools", "functools", "math", "cmath", "copy", "typing",
-    "dataclasses", "re", "heapq", "bisect", "random", "operator", "string", "statistics",
-    "fractions", "decimal", "enum", "array", "numbers", "abc", "time", "json",
+    "numpy",
+    "abc", "array", "bisect", "cmath", "collections", "contextlib", "copy", "copyreg", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "graphlib", "hashlib", "heapq",
+    "inspect", "io", "itertools", "json", "keyword", "math", "numbers", "operator", "pprint", "queue",
+    "random", "re", "reprlib", "statistics", "string", "struct", "textwrap", "time", "traceback",
+    "types", "typing", "unicodedata", "warnings", "weakref",
+)
+# Extra zygotes for programs that name these packages (sandbox/lanes.py): scipy.ndimage alone
+# (BARC's helper library and most object-finding code), then the parts of scipy ARC code uses.
+# Each costs fork time only for the programs that run in it.
+DEFAULT_MODULE_TIERS = (
+    ("scipy.ndimage",),
+    ("scipy.ndimage", "scipy.signal", "scipy.spatial", "scipy.optimize", "scipy.sparse", "scipy.linalg",
+     "scipy.special", "scipy.stats", "scipy.interpolate", "scipy.fft", "scipy.cluster", "scipy.constants",
+     "scipy.integrate"),
 )
 _TRISTATE = ("auto", "on", "off")
 
@@ -29,7 +42,12 @@ class SandboxConfig:
     mode:        "fork" = one fresh child per program; "fast" = reused workers as a pre-filter
                  whose accepted results are re-run in fork mode (see `Sandbox.run`).
     seed:        base seed; each program gets random/np.random seeded from (seed, source).
-    modules:     modules pre-imported in the zygote (the only ones programs can import).
+    modules:     packages every zygote pre-imports with their whole trees (tests and tools
+                 excepted); with what they import, the lane's tier and the prelude, the only
+                 modules programs can import (children cannot open files).
+    module_tiers: extra packages, one zygote per tier, started on first use; a program runs in
+                 the first tier holding every tier package it (or the prelude) names, or in the
+                 base zygote when it names none (see sandbox/lanes.py). () = one zygote.
     fast_reuse:  programs per fast-mode worker before it is replaced.
     watchdog_s:  replace a zygote that reports nothing for this long while work is pending
                  (None = timeout_s + 10).
@@ -44,6 +62,7 @@ class SandboxConfig:
     mode: str = "fork"
     seed: int = 0
     modules: tuple[str, ...] = field(default=DEFAULT_MODULES)
+    module_tiers: tuple[tuple[str, ...], ...] = field(default=DEFAULT_MODULE_TIERS)
     fast_reuse: int = 50
     watchdog_s: float | None = None
 
@@ -61,9 +80,12 @@ class SandboxConfig:
             raise ValueError(f"mode={self.mode!r}: expected 'fork' or 'fast'")
         if self.prelude_path is not None and not os.path.isfile(self.prelude_path):
             raise ValueError(f"prelude_path={self.prelude_path!r}: no such file")
-        if not isinstance(self.modules, tuple) or not all(
-                isinstance(m, str) and all(p.isidentifier() for p in m.split(".")) for m in self.modules):
+        if not _dotted_names(self.modules):
             raise ValueError(f"modules={self.modules!r}: expected a tuple of dotted module names")
+        if not isinstance(self.module_tiers, tuple) or not all(
+                _dotted_names(t) and t for t in self.module_tiers):
+            raise ValueError(f"module_tiers={self.module_tiers!r}: expected a tuple of non-empty tuples of "
+                             "dotted module names")
         if not 1 <= self.fast_reuse <= 10_000:
             raise ValueError(f"fast_reuse={self.fast_reuse!r}: expected 1..10000")
         if self.watchdog_s is not None and not 0.5 <= self.watchdog_s <= 86_400:
@@ -83,3 +105,8 @@ class SandboxConfig:
     @property
     def watchdog(self) -> float:
         return self.watchdog_s if self.watchdog_s is not None else self.timeout_s + 10.0
+
+
+def _dotted_names(names: object) -> bool:
+    return isinstance(names, tuple) and all(
+        isinstance(m, str) and all(p.isidentifier() for p in m.split(".")) for m in names)

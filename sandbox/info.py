@@ -6,7 +6,6 @@ with `live=True`, a probe program run through a real `Sandbox` that reports what
 from __future__ import annotations
 
 import os
-import sys
 from typing import NamedTuple
 
 from . import bwrap
@@ -30,11 +29,14 @@ def transform(grid):
              int(libc.syscall(41, 2, 1, 0) < 0),          # socket(AF_INET, SOCK_STREAM)
              int(libc.syscall(57) < 0),                    # fork
              _fails(lambda: open("/tmp/.arc-probe", "w")),
+             _fails(lambda: open("/etc/passwd", "rb").read(1)),
+             _fails(lambda: os.stat("/")),
              _fails(lambda: os.listdir("/root")),
              int("ARC_" not in str(dict(os.environ)))]]
 '''
 _PROBE_NAMES = ("uid is not root", "socket() denied", "fork denied", "write-open denied",
-                "/root unreadable", "no orchestrator env")
+                "world-readable file unreadable", "stat of host paths denied", "/root unreadable",
+                "no orchestrator env")
 
 
 class LayerStatus(NamedTuple):
@@ -64,18 +66,23 @@ def sandbox_info(config: SandboxConfig | None = None, live: bool = True) -> list
     abi, why = landlock.abi_version()
     rows.append(LayerStatus("landlock", abi >= 1 and cfg.landlock != "off",
                             "disabled by config" if cfg.landlock == "off" else
-                            why + ("; TCP rules" if abi >= 4 else "") + ("; signal/socket scoping" if abi >= 6 else "")))
+                            why + ": no read rules (children read nothing)" + ("; TCP denied" if abi >= 4 else "")
+                            + ("; signal/socket scoping" if abi >= 6 else "")))
     try:
         n = len(compile_bpf()) // 8
         rows.append(LayerStatus("seccomp allow-list", True, f"{n} BPF instructions, default EPERM, foreign ABI kill"))
     except (OSError, ImportError, AttributeError) as e:
         rows.append(LayerStatus("seccomp allow-list", False, f"cannot compile: {e} (install libseccomp2 + pyseccomp)"))
-    readable, why = bwrap.uid_can_read(sys.base_prefix)
-    rows.append(LayerStatus("interpreter readable by uid 65534", readable, (
-        f"{why}; children can import only what the zygote pre-imported "
-        f"({len(cfg.modules)} modules + prelude). To allow more, install the sandbox interpreter "
-        "world-readable (e.g. a python under /opt) or extend SandboxConfig.modules")
-        if not readable else "children could read the stdlib, but imports stay limited to pre-imported modules"))
+    tiers = "; ".join(f"tier {i}: {', '.join(t)}" for i, t in enumerate(cfg.module_tiers, start=1)) or "none"
+    rows.append(LayerStatus("no file access in children", True,
+                            "seccomp denies open/openat and the stat/access/readlink/getdents family; every "
+                            f"importable module is pre-imported by the zygote ({len(cfg.modules)} packages with "
+                            f"their trees + prelude as `common`; extra lanes: {tiers})"))
+    rows.append(LayerStatus("one fresh child per program", cfg.mode == "fork",
+                            "mode='fork': no program shares a process with another" if cfg.mode == "fork" else
+                            f"mode='fast': workers reused for up to {cfg.fast_reuse} programs as a pre-filter; accepted "
+                            "results are re-run in fork mode, but a program that imitates its worker can turn "
+                            "later programs in that worker into (fast-labelled) rejections"))
     if live:
         rows += _live_probe(sandbox)
     return rows

@@ -6,7 +6,7 @@ FSIZE=0, NOFILE, NPROC=0, CORE=0, MEMLOCK=0, MSGQUEUE=0); setgroups/setresgid/se
 65534 when root (drops every capability and makes NPROC count); PDEATHSIG=SIGKILL (after setuid,
 which clears it); NO_NEW_PRIVS; Landlock restrict_self; seccomp allow-list (BPF compiled by the
 orchestrator). Everything that needs a file or a library is prepared once in the zygote
-(`Confinement.__init__`), because afterwards the child can open almost nothing.
+(`Confinement.__init__`), because afterwards the child can open nothing at all.
 """
 from __future__ import annotations
 

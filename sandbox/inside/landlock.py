@@ -2,8 +2,8 @@
 
 Why not the PyPI `landlock` package: it is an alpha dev release (1.0.0.dev5) that covers only the
 filesystem rights; we also want ABI 4 (TCP bind/connect) and ABI 6 (signal and abstract-socket
-scoping). The zygote builds one ruleset fd (read-only access beneath a few directories, no net
-rules = all TCP denied, scoped signals and abstract sockets); every child only calls
+scoping). The zygote builds one ruleset fd (the sandbox passes no read paths, so no file access
+at all; no net rules = all TCP denied; scoped signals and abstract sockets); every child only calls
 `restrict_self` on it after no_new_privs. The syscall numbers 444-446 are the same on all arches.
 """
 from __future__ import annotations

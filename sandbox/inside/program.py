@@ -5,7 +5,9 @@ it); the kernel layers are. This module is about *clear, reproducible results*: 
 bound at import time so a program that monkeypatches builtins/numpy cannot fool its own output
 check; outputs are accepted only as exact list/tuple (rows of list/tuple/1-D int arrays) or exact
 int `np.ndarray`, 2-D, <= 30x30, values 0..9; any import of a module the zygote did not pre-import
-fails with a clear ModuleNotFoundError (children cannot read the interpreter's files anyway).
+fails with a clear ModuleNotFoundError (children cannot open or stat any file anyway).
+The program runs as a real module `__program__` in sys.modules, as a file run by Python would
+(dataclasses, typing and enum look their class's module up there).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import random
 import signal
 import sys
 import time
+import types
 
 import numpy as np
 
@@ -28,6 +31,7 @@ _INT_TYPES = frozenset({int, np.int8, np.int16, np.int32, np.int64, np.uint8, np
                         np.uint64, np.intc, np.uintc, np.longlong, np.ulonglong})
 _SEQ_TYPES = frozenset({list, tuple})
 _proc_time = time.process_time
+_module_type = types.ModuleType
 
 
 class BadOutput(Exception):
@@ -122,7 +126,12 @@ def run(fd: int, source: str, grids: list, seed: int) -> None:
     except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), MemoryError...
         emit(fd, wire.progerr_record(wire.PROGERR_COMPILE, *_describe(e)))
         return
-    namespace = {"__name__": "__program__", "__builtins__": builtins}
+    # A real module in sys.modules, as when Python runs a file: dataclasses, typing and enum
+    # look their class's module up there (with a bare dict, @dataclass raises AttributeError).
+    module = _module_type("__program__")
+    sys.modules["__program__"] = module
+    namespace = module.__dict__
+    namespace["__builtins__"] = builtins
     try:
         exec(code, namespace)  # noqa: S102 - this *is* the untrusted program, in its confined child
     except BaseException as e:  # noqa: BLE001 - recorded as data, including SystemExit at import
@@ -150,22 +159,23 @@ def run(fd: int, source: str, grids: list, seed: int) -> None:
         emit(fd, record)
 
 
-def fingerprint() -> int:
-    """Hash of interpreter state a program could poison (fast mode retires a worker on change).
+def fingerprint() -> tuple:
+    """Snapshot of interpreter state a program could poison; fast mode compares it with `!=`
+    after each program and retires a worker on change (dict equality in C: identical values
+    compare equal without calling `__eq__`, so this costs microseconds).
 
     Catches accidental monkeypatching only: hostile code can evade it (e.g. `__code__` swaps).
     """
-    parts = [id(builtins.__dict__), tuple(sorted((k, id(v)) for k, v in builtins.__dict__.items())),
-             tuple(sorted((k, id(v)) for k, v in np.__dict__.items())),
-             tuple(sorted((k, id(v)) for k, v in sys.modules.items())),
+    parts = [id(builtins.__dict__), dict(builtins.__dict__), dict(np.__dict__),
+             {k: v for k, v in sys.modules.items() if k != "__program__"},
              tuple(id(f) for f in sys.meta_path), id(sys.gettrace()), id(sys.getprofile()),
              sys.getrecursionlimit(), tuple(id(c) for c in gc.callbacks),
              tuple(id(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)),
              signal.getitimer(signal.ITIMER_REAL)]
     for mod in ("collections", "itertools", "functools", "math", "copy", "re", "random"):
         m = sys.modules.get(mod)
-        parts.append(tuple(sorted((k, id(v)) for k, v in vars(m).items())) if m is not None else None)
-    return hash(tuple(parts))
+        parts.append(dict(vars(m)) if m is not None else None)
+    return tuple(parts)
 
 
 def cpu_us() -> int:

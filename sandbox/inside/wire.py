@@ -8,7 +8,8 @@ Child -> zygote records (integers big-endian):
   EXC     0x01 n:u8 class[n] m:u16 message[m]    transform raised (class = dotted identifier)
   PROGERR 0x02 kind:u8 n:u8 class[n] m:u16 msg[m] program failed before any grid (kind below)
   BADOUT  0x03 m:u16 reason[m]                   transform returned something that is not a grid
-  END     0x11 cpu_us:u32 retire:u8              fast mode only: one program finished
+  END     0x11 cpu_us:u32 retire:u8 nonce:u32    fast mode only: one program finished; nonce is
+                                                 the job's (a mismatch retires the worker)
 Text is printable ASCII (plus tab/newline); messages are capped at MAX_TEXT bytes.
 
 Zygote -> orchestrator frames:
@@ -27,6 +28,7 @@ import struct
 ARMED, GRID, EXC, PROGERR, BADOUT, END = 0x10, 0x00, 0x01, 0x02, 0x03, 0x11
 PROGERR_COMPILE, PROGERR_DEFINE, PROGERR_NO_TRANSFORM = 0, 1, 2
 MAX_SIDE = 30
+END_SIZE = 10
 MAX_TEXT = 600
 MAX_CLASS = 100
 # Largest legal record: a 30x30 grid (903 bytes) or an EXC with a full class and message.
@@ -120,13 +122,13 @@ def next_record(buf: bytes, pos: int, build: bool = True) -> tuple[tuple, int] |
             return None
         return (BADOUT, _text(buf, pos + 3, m, "bad-output reason")), pos + 3 + m
     if tag == END:
-        if end < pos + 6:
+        if end < pos + END_SIZE:
             return None
         cpu_us = int.from_bytes(buf[pos + 1:pos + 5], "big")
         retire = buf[pos + 5]
         if retire > 1:
             raise WireError("END record with a retire flag other than 0/1")
-        return (END, cpu_us, retire), pos + 6
+        return (END, cpu_us, retire, int.from_bytes(buf[pos + 6:pos + END_SIZE], "big")), pos + END_SIZE
     raise WireError(f"unknown record tag 0x{tag:02x}")
 
 
@@ -191,8 +193,9 @@ def grid_record(h: int, w: int, cells: bytes) -> bytes:
     return _bytes([GRID, h, w]) + cells
 
 
-def end_record(cpu_us: int, retire: bool) -> bytes:
-    return _bytes([END]) + _min(_max(cpu_us, 0), 2**32 - 1).to_bytes(4, "big") + _bytes([int(retire)])
+def end_record(cpu_us: int, retire: bool, nonce: int) -> bytes:
+    return (_bytes([END]) + _min(_max(cpu_us, 0), 2**32 - 1).to_bytes(4, "big") + _bytes([int(retire)])
+            + nonce.to_bytes(4, "big"))
 
 
 def result_frame(seq: int, outcome: int, detail: int, wall_us: int, cpu_us: int, payload: bytes) -> bytes:

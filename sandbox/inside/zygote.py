@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import gc
-import importlib
-import importlib.util
 import json
 import os
 import selectors
@@ -23,7 +21,7 @@ import sys
 import time
 import traceback
 
-from . import harden, program, wire
+from . import harden, imports, program, wire
 
 _SETUP_EXIT = 97
 
@@ -68,7 +66,7 @@ class Zygote:
         self.timeout_s = float(init["timeout_s"])
         self.fast_reuse = int(init["fast_reuse"])
         self.cpu_s = int(init["cpu_s"])
-        self.modules = self._preimport(init["modules"], init.get("prelude_path"))
+        self.modules, self.import_failures = imports.preimport(init["modules"], init.get("prelude_path"))
         self.confinement = harden.Confinement(
             base64.b64decode(init["seccomp_bpf"]), int(init["memory_mb"]), self.cpu_s,
             init["landlock_paths"], drop_uid=os.getuid() == 0,
@@ -81,29 +79,12 @@ class Zygote:
         self.inbuf = bytearray()
         self.eof = False
 
-    @staticmethod
-    def _preimport(names: list[str], prelude_path: str | None) -> list[str]:
-        for name in names:
-            importlib.import_module(name)
-        if prelude_path:
-            spec = importlib.util.spec_from_file_location("common", prelude_path)
-            assert spec is not None and spec.loader is not None, prelude_path
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules["common"] = mod
-            spec.loader.exec_module(mod)
-        # Trigger numpy's lazy paths once so children need no file access for common calls.
-        import numpy as np
-        a = np.arange(12).reshape(3, 4) % 10
-        np.flipud(a), np.rot90(a), np.unique(a, return_counts=True), np.argwhere(a), np.pad(a, 1)
-        np.random.seed(0), np.random.randint(0, 9, (2, 2)), np.random.default_rng(0).integers(0, 9, 3)
-        offered = {n.split(".")[0] for n in names} | ({"common"} if prelude_path else set())
-        return sorted(offered)
-
     def hello(self) -> dict:
         c = self.confinement
         return {"pid": os.getpid(), "uid": os.getuid(), "drop_uid": c.drop_uid,
                 "landlock_abi": c.landlock_abi, "landlock": c.landlock_reason,
                 "memory_limit": c.memory_limit, "modules": self.modules,
+                "preimported": len(sys.modules), "import_failures": self.import_failures[:50],
                 "python": sys.version.split()[0]}
 
     # ---- spawning -------------------------------------------------------------------------
@@ -126,6 +107,7 @@ class Zygote:
                 cpu = self.cpu_s * self.fast_reuse if fast else self.cpu_s
                 self.confinement.apply(keep, cpu)
                 sys.meta_path[:] = [self.guard]
+                sys.path[:] = []  # nothing to search: a restored PathFinder finds no directory
                 program.emit(w, bytes([wire.ARMED]))
                 code = 0
                 if fast:
@@ -153,13 +135,14 @@ class Zygote:
             t0 = program.cpu_us()
             program.run(w, job["source"], job["grids"], job["seed"])
             retire = n + 1 >= self.fast_reuse or program.fingerprint() != before
-            program.emit(w, wire.end_record(program.cpu_us() - t0, retire))
+            program.emit(w, wire.end_record(program.cpu_us() - t0, retire, job["nonce"]))
             if retire:
                 return
 
     def _start(self, job: dict) -> None:
         now = time.monotonic()
         if job.get("mode") == "fast":
+            job["nonce"] = int.from_bytes(os.urandom(4), "big")  # END must echo it (see _parse)
             body = json.dumps(job).encode()
             child = self.idle.pop() if self.idle else self._fork(None, fast=True)
             if child is None:
@@ -199,6 +182,8 @@ class Zygote:
             elif rec[0] == wire.END:
                 if not child.fast or child.job is None:
                     raise wire.WireError("END record outside fast mode")
+                if rec[3] != child.job["nonce"]:
+                    raise wire.WireError("END record for another job (wrong nonce)")
                 return rec[1] if not rec[2] else -1 - rec[1]
             else:  # the same structural rules as wire.parse_program, checked incrementally
                 child.count += 1
@@ -227,15 +212,17 @@ class Zygote:
         n_grids = len(child.job["grids"]) if child.job else 0
         try:
             end = self._parse(child)
-            if len(child.buf) - child.records_start > wire.payload_cap(n_grids) + 6:
+            if len(child.buf) - child.records_start > wire.payload_cap(n_grids) + wire.END_SIZE:
                 raise wire.WireError("too many bytes")
+            if end is not None and child.pos != len(child.buf):  # a worker writes nothing after END
+                raise wire.WireError("bytes after END")
         except wire.WireError:
             self._finish(child, wire.OUTCOME_PROTOCOL, 0, kill=True)
             return
         if end is not None and child.job is not None:  # a fast-mode program finished
             retire = end < 0
             cpu = -1 - end if retire else end
-            job, payload = child.job, self._payload(child, child.pos - 6)
+            job, payload = child.job, self._payload(child, child.pos - wire.END_SIZE)
             wall = time.monotonic() - child.start
             _send(wire.result_frame(job["seq"], wire.OUTCOME_EXITED, 0, wall * 1e6, cpu, payload))
             del self.busy[child.pid]
@@ -314,6 +301,10 @@ class Zygote:
                 break
             msg = json.loads(self.inbuf[4:4 + n])
             del self.inbuf[:4 + n]
+            if msg.get("op") == "retire_idle":  # end of a fast-mode pass: no worker outlives it
+                for child in list(self.idle):
+                    self._reap(child, kill=True)
+                continue
             assert msg.get("op") == "job", f"unexpected message {msg.get('op')!r}"
             self.queue.append(msg)
 

@@ -12,7 +12,7 @@ from _sandbox_support import CANARY, FLIPPED, job, make_config  # type: ignore[i
 from ensemble.cli import main as cli_main
 from sandbox import ExecStatus as S
 from sandbox import Sandbox, SandboxError, sandbox_info
-from sandbox import runner
+from sandbox import runner, zygote_process
 
 
 def test_watchdog_replaces_a_stalled_zygote():
@@ -35,7 +35,7 @@ def test_dead_zygote_is_restarted_and_work_is_retried():
 
 def test_confinement_failure_fails_closed(monkeypatch):
     # A seccomp program the kernel rejects: the child must exit before running anything.
-    monkeypatch.setattr(runner, "compile_bpf", lambda: b"\xff" * 8)
+    monkeypatch.setattr(zygote_process, "compile_bpf", lambda: b"\xff" * 8)
     with Sandbox(make_config(bwrap="off")) as sb:
         (res,) = sb.run([job(CANARY)])
     assert res.status is S.SETUP_FAILURE and res.grids[0].output is None
@@ -85,7 +85,7 @@ def test_sandbox_info_reports_every_layer():
     for layer in ("bubblewrap", "seccomp allow-list", "landlock", "uid/gid drop to 65534", "rlimits (soft == hard)"):
         assert layer in names
     probes = [r for r in rows if r.layer.startswith("live probe")]
-    assert len(probes) == 6 and all(r.active for r in probes), probes
+    assert len(probes) == 8 and all(r.active for r in probes), probes
     assert all(r.reason for r in rows)
 
 

@@ -42,7 +42,7 @@ def test_encoders_sanitise_hostile_text():
     (A + bytes([wire.BADOUT]) + (5000).to_bytes(2, "big") + b"x" * 5000, 1),  # over-long text
     (A + wire.progerr_record(0, "SyntaxError", "x") + G11, 1),  # program error plus grids
     (A + bytes([wire.PROGERR, 9, 1]) + b"E\0\0", 1),    # unknown program-error kind
-    (A + wire.end_record(5, False), 1),                 # END outside fast mode
+    (A + wire.end_record(5, False, 7), 1),                 # END outside fast mode
     (A + G11 * 5000, 1),                                # over the byte cap
 ])
 def test_malformed_streams_are_rejected(payload, n):

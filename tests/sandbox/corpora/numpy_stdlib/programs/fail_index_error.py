@@ -1,0 +1,2 @@
+def transform(grid):
+    return [[grid[100][100]]]

@@ -1,0 +1,2 @@
+def transform(grid):
+    raise ValueError("this program gives up on every input")
