@@ -32,7 +32,9 @@ TASKS = ("6150a2bd", "5582e5ca", "d037b0a7", "0d3d703e", "25d8a9c8", "25ff71a9",
 TTT_SETS = ["transduction.data.max_examples=4", "transduction.infer.transforms=[\"identity\"]",
             "transduction.infer.max_new_tokens=24", "torch_threads=1", "ray.threads_per_worker=1"]
 SANDBOX_SETS = ["induction.n_samples=0", "sandbox.concurrency=1", "torch_threads=1"]
-WAYS = {"local": [], "ray-1": ["--ray", "--set", "ray.num_cpus=2"], "ray-2": ["--ray", "--set", "ray.num_cpus=2"]}
+# ray-1/ray-2 join a 2-CPU cluster started once by this script (as a user keeps one running);
+# ray-1-cold starts its own cluster inside the run (`--ray` without an address), to show that cost.
+WAYS = {"ttt": ("local", "ray-1", "ray-2"), "sandbox": ("local", "ray-1", "ray-2", "ray-1-cold")}
 WORKERS_KEY = {"ttt": "ray.model_workers", "sandbox": "ray.sandbox_workers"}
 
 
@@ -44,11 +46,12 @@ def _programs_file(path: Path, total: int) -> None:
             f.write(json.dumps({"task_id": tid, "responses": mod.generate_texts(per, seed=k)}) + "\n")
 
 
-def _run(workload: str, way: str, extra: list[str], out: Path, log: Path) -> float:
+def _run(workload: str, way: str, extra: list[str], out: Path, log: Path, address: str) -> float:
     cmd = [str(ROOT / ".venv" / "bin" / "arc-hybrid"), "run", "--preset", "cpu-small", "--dataset", "arc1/training",
-           "--tasks", ",".join(TASKS), "--out", str(out), *WAYS[way], *extra]
+           "--tasks", ",".join(TASKS), "--out", str(out), *extra]
     if way.startswith("ray"):
-        cmd += ["--set", f"{WORKERS_KEY[workload]}={way.split('-')[1]}"]
+        cmd += ["--ray", *(["--set", "ray.num_cpus=2"] if way.endswith("cold") else [address]),
+                "--set", f"{WORKERS_KEY[workload]}={way.split('-')[1]}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -88,12 +91,14 @@ def _machine() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workloads", default="ttt,sandbox", help="comma-separated: ttt, sandbox")
+    ap.add_argument("--workloads", default="sandbox,ttt", help="comma-separated: ttt, sandbox")
     ap.add_argument("--programs", type=int, default=2000, help="texts in the sandbox workload")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.md", help="results file")
     args = ap.parse_args()
     load0, t_start = Path("/proc/loadavg").read_text().split()[:3], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows = []
+    import ray
+
+    address = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning").address_info["gcs_address"]
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         tmpd = Path(tmp)
         progs = tmpd / "programs.jsonl"
@@ -102,16 +107,16 @@ def main() -> None:
             extra = (["--no-induction", *sum((["--set", s] for s in TTT_SETS), [])] if workload == "ttt" else
                      ["--no-transduction", "--programs", str(progs), *sum((["--set", s] for s in SANDBOX_SETS), [])])
             walls, digests, busy = {}, {}, {}
-            for way in WAYS:
+            for way in WAYS[workload]:
                 out = tmpd / f"{workload}-{way}"
-                walls[way] = _run(workload, way, extra, out, tmpd / f"{workload}-{way}.log")
+                walls[way] = _run(workload, way, extra, out, tmpd / f"{workload}-{way}.log", address)
                 digests[way] = _digest(out / "submission.json")
                 busy[way] = _stage_seconds(out, "transduction" if workload == "ttt" else "induction")
                 print(f"{workload} {way}: {walls[way]:.1f}s wall, stages {busy[way]:.1f}s, "
                       f"submission {digests[way]}", flush=True)
-            rows.append((workload, walls, digests, busy))
-    load1 = Path("/proc/loadavg").read_text().split()[:3]
-    _write(args.out, t_start, load0, load1, rows, args.programs)
+            load1 = Path("/proc/loadavg").read_text().split()[:3]  # each workload is written when done
+            _write(args.out, t_start, load0, load1, [(workload, walls, digests, busy)], args.programs)
+    ray.shutdown()
 
 
 def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list, n_programs: int) -> None:
@@ -122,9 +127,10 @@ def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list
              f"- tasks: {', '.join(TASKS)} (arc1/training, every grid 3x3)",
              f"- ttt: `--preset cpu-small --no-induction` + {' '.join('--set ' + s for s in TTT_SETS)} "
              "(light: cpu-demo's transduction settings with 4 pseudo-tasks, 1 transform, 24 new tokens)",
-             f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, 250 per task) + "
+             f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, {n_programs // len(TASKS)} per task) + "
              f"{' '.join('--set ' + s for s in SANDBOX_SETS)}",
-             "- ways: local runner; `--ray` on a local 2-CPU cluster with 1 or 2 workers (1 thread each)",
+             "- ways: local runner; `--ray ADDRESS` joining a 2-CPU cluster started once by the script, 1 or 2 "
+             "workers (1 thread each); sandbox also `ray-1-cold`: `--ray` starting its own cluster inside the run",
              "- wall = the whole `arc-hybrid run` command; stage s = sum of per-task stage seconds in the store", "",
              "| workload | local wall s | ray 1 worker wall s | ray 2 workers wall s | speed-up 1->2 (goal >= 1.7) "
              "| Ray overhead vs local (goal <= 10%) | stage s local / ray-1 / ray-2 | submissions identical |",
@@ -134,6 +140,9 @@ def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list
         lines.append(f"| {workload} | {w['local']:.1f} | {w['ray-1']:.1f} | {w['ray-2']:.1f} | "
                      f"{w['ray-1'] / w['ray-2']:.2f}x | {100 * (w['ray-1'] / w['local'] - 1):+.1f}% | "
                      f"{b['local']:.0f} / {b['ray-1']:.0f} / {b['ray-2']:.0f} | {same} |")
+        if "ray-1-cold" in w:
+            lines.append(f"| {workload}, ray-1 starting its own cluster | | {w['ray-1-cold']:.1f} | | | "
+                         f"{100 * (w['ray-1-cold'] / w['local'] - 1):+.1f}% | {b['ray-1-cold']:.0f} | |")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n\n")

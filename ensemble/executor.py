@@ -80,8 +80,8 @@ def crashed(task_id: str, stage: str, message: str, seconds: float, worker: str)
 class Executor(Protocol):
     load_seconds: dict[str, float]
 
-    def prepare(self, stage: str) -> None:
-        """Load what `stage` needs (models, sandboxes) before its first task."""
+    def prepare(self, stage: str, n_tasks: int) -> None:
+        """Load what `stage` needs (models, sandboxes) for `n_tasks` tasks, before the first."""
 
     def run(self, stage: str, tasks: Sequence[Task], start: StartFn, state: StateFn) -> Iterator[tuple[Task, StageResult]]:
         """Execute `stage` for each task; yield results as they end."""
@@ -103,7 +103,7 @@ class LocalExecutor:
     def __post_init__(self) -> None:
         self.load_seconds = self.solvers.load_seconds
 
-    def prepare(self, stage: str) -> None:
+    def prepare(self, stage: str, n_tasks: int) -> None:
         self.solvers.prepare(stage)
 
     def run(self, stage: str, tasks: Sequence[Task], start: StartFn, state: StateFn) -> Iterator[tuple[Task, StageResult]]:

@@ -38,6 +38,8 @@ from ensemble.executor import StageResult, StartFn, StateFn, crashed, execute
 from ensemble.ray_config import INSTALL_HINT
 from ensemble.store import RunStore
 
+_REPLACE_TIMEOUT_S = 300.0  # a replacement actor not placed and loaded by then is given up
+
 
 def require_ray() -> Any:
     """The `ray` module, or a ValueError with one line saying how to install it."""
@@ -171,9 +173,9 @@ class RayExecutor:
         workdir = str((self.store.run_dir / "transduction").resolve())
         return _Worker(actor.remote(cfg, stage, workdir, threads, name), name)
 
-    def prepare(self, stage: str) -> None:
+    def prepare(self, stage: str, n_tasks: int) -> None:
         t0 = time.perf_counter()
-        pool = [self._spawn(stage) for _ in range(self._capacity(stage))]
+        pool = [self._spawn(stage) for _ in range(min(self._capacity(stage), n_tasks))]
         for w, info in zip(pool, self.ray.get([w.handle.info.remote() for w in pool])):
             w.where = f"{info['host']}:{info['pid']} node {info['node']}"
             self.log(f"ray: {w.name} ready on {w.where} (loaded in {info['load_seconds']:.1f}s)")
@@ -252,14 +254,16 @@ class RayExecutor:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         self.log(f"[yellow]ray: {w.name} ({w.where}) died during {stage} {tid}: {type(err).__name__}: {first}[/yellow]")
         if len(pool) < self._capacity(stage):
+            nw = self._spawn(stage)
             try:
-                nw = self._spawn(stage)
-                info = self.ray.get(nw.handle.info.remote(), timeout=600)
+                info = self.ray.get(nw.handle.info.remote(), timeout=_REPLACE_TIMEOUT_S)
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as e2:
+                self.ray.kill(nw.handle)  # e.g. the cluster's resource view still counted the lost node
+                self.log(f"[yellow]ray: no replacement for {w.name}: {type(e2).__name__}[/yellow]")
+            else:
                 nw.where = f"{info['host']}:{info['pid']} node {info['node']}"
                 pool.append(nw)
                 self.log(f"ray: {nw.name} replaces {w.name} on {nw.where}")
-            except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as e2:
-                self.log(f"[yellow]ray: no replacement for {w.name}: {type(e2).__name__}[/yellow]")
         if p.tries < self.cfg.ray.max_retries:
             queue.appendleft(_Pending(p.job, p.tries + 1))
             return

@@ -226,7 +226,7 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
                 bar_id = bar.add_task(stage, total=len(tasks), completed=len(tasks) - len(todo))
                 if todo:
                     bar.update(bar_id, description=f"{stage} (loading)")
-                    executor.prepare(stage)
+                    executor.prepare(stage, len(todo))
                     store.set_meta("load_seconds", executor.load_seconds)
                 start = lambda tid, stage=stage: store.start_stage(tid, stage)  # noqa: E731
                 state = lambda s, stage=stage, bar_id=bar_id: bar.update(bar_id, description=f"{stage} {s}")  # noqa: E731
