@@ -3,7 +3,7 @@
 Two workloads, each run three ways as fresh `arc-hybrid run` processes (wall clock of the whole
 command: start-up, model loads, every stage, outputs):
 - TTT: transduction only, 8 small arc1/training tasks (all grids 3x3), the embedded SmolLM2-135M,
-  a light setting derived from the `cpu-demo` transduction settings (4 pseudo-tasks instead of 24,
+  a light setting derived from the `cpu-demo` transduction settings (3 pseudo-tasks instead of 24,
   one inference transform instead of 3, 24 new tokens) so the three runs fit in ~10 minutes;
 - sandbox: induction only, an import (`--programs`) of 2,000 generated response texts over the
   same 8 tasks (250 each, from bench/induction.py's generator: duplicates, noise, broken texts),
@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("6150a2bd", "5582e5ca", "d037b0a7", "0d3d703e", "25d8a9c8", "25ff71a9", "3c9b0459", "74dd1130")
-TTT_SETS = ["transduction.data.max_examples=4", "transduction.infer.transforms=[\"identity\"]",
+TTT_SETS = ["transduction.data.max_examples=3", "transduction.infer.transforms=[\"identity\"]",
             "transduction.infer.max_new_tokens=24", "torch_threads=1", "ray.threads_per_worker=1"]
 SANDBOX_SETS = ["induction.n_samples=0", "sandbox.concurrency=1", "torch_threads=1"]
 # ray-1/ray-2 join a 2-CPU cluster started once by this script (as a user keeps one running);
@@ -126,7 +126,7 @@ def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list
              "(2 cores shared with other engineers' jobs; the CPU lock kept other benchmarks and full test runs out)",
              f"- tasks: {', '.join(TASKS)} (arc1/training, every grid 3x3)",
              f"- ttt: `--preset cpu-small --no-induction` + {' '.join('--set ' + s for s in TTT_SETS)} "
-             "(light: cpu-demo's transduction settings with 4 pseudo-tasks, 1 transform, 24 new tokens)",
+             "(light: cpu-demo's transduction settings with 3 pseudo-tasks, 1 transform, 24 new tokens)",
              f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, {n_programs // len(TASKS)} per task) + "
              f"{' '.join('--set ' + s for s in SANDBOX_SETS)}",
              "- ways: local runner; `--ray ADDRESS` joining a 2-CPU cluster started once by the script, 1 or 2 "
