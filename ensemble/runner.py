@@ -5,7 +5,9 @@ Reads top to bottom like a recipe:
 2. open the run store, check RUN_DIR was made with the same solver config, write config.json;
 3. stage by stage (one progress bar each, with ETA): for every task whose stage is not finished,
    mark it started, run it, and commit its whole result in one transaction; an exception or an
-   out-of-memory error is committed as a failure with its reason and the run goes on;
+   out-of-memory error is committed as a failure with its reason and the run goes on. An
+   `ensemble.executor` runs the stages (in this process, or on Ray actors with `--ray`) and hands
+   back each result as data; only this module writes the store;
 4. the ensemble policy turns each task's candidates into attempts as soon as its last solver
    stage is committed; submission.json (always complete, placeholders where nothing exists yet;
    rewritten every 30 s and at the end) and, when solutions are known, scores.json.
