@@ -43,7 +43,7 @@ def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args, tiny_reference
             cluster.remove_node(worker_node)
             removed_while = running
         time.sleep(0.02)
-    runner.join(timeout=240)
+    runner.join(timeout=150)  # with the 120 s wait, inside pytest-timeout's 300 s
     assert removed_while, "never saw both workers busy"
     assert codes == [0]
     assert (out / "submission.json").read_bytes() == (tiny_reference_run / "submission.json").read_bytes()
