@@ -29,6 +29,10 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-induction", action="store_true", help="do not run induction (program synthesis)")
     p.add_argument("--no-transduction", action="store_true", help="do not run transduction (TTT)")
     p.add_argument("--retry-failed", action="store_true", help="rerun stages recorded as failed")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the solver stages on a Ray cluster: no ADDRESS starts a local one (or uses the "
+                        "config's ray.address), 'auto' joins the one started here by `ray start`, HOST:PORT "
+                        "joins that one; see [ray] settings in ensemble/ray_config.py")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,7 +57,13 @@ def _run(args: argparse.Namespace) -> int:
     if ids is not None or args.limit is not None or args.dataset is not None:
         # An explicit dataset or selection replaces the preset's/file's task list.
         top.update(tasks=tuple(ids or ()), limit=args.limit)
+    if args.ray is not None:
+        top["ray"] = {"enabled": True, **({"address": args.ray} if args.ray else {})}
     cfg = build_run_config(args.preset, args.config, overrides, **top)
+    if cfg.ray.enabled:
+        from ensemble.ray_exec import require_ray
+
+        require_ray()  # fail in one line before a run directory is made
     dataset = run(cfg, args.out, RunOptions(args.programs, args.retry_failed))
     console = Console()
     with RunStore(args.out, create=False) as store:

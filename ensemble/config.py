@@ -34,6 +34,7 @@ from transduction.config import PRESETS as TRANSDUCTION_PRESETS
 from transduction.config import TransductionConfig
 
 from ensemble.policies import POLICIES, get_policy
+from ensemble.ray_config import RayConfig
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class RunConfig:
           package's own seeds live in its config and are recorded with it).
     torch_threads: intra-op threads for torch (0 = torch's default, one per core). On a machine
           shared with other CPU-heavy jobs, 1 avoids OpenMP threads spinning against each other.
+    ray:  where the solver stages execute (`ensemble.ray_config`); never what they compute.
     """
 
     dataset: str | None = None
@@ -78,6 +80,7 @@ class RunConfig:
     induction: InductionConfig = field(default_factory=InductionConfig)
     transduction: TransductionConfig = field(default_factory=TransductionConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:

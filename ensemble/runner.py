@@ -5,7 +5,9 @@ Reads top to bottom like a recipe:
 2. open the run store, check RUN_DIR was made with the same solver config, write config.json;
 3. stage by stage (one progress bar each, with ETA): for every task whose stage is not finished,
    mark it started, run it, and commit its whole result in one transaction; an exception or an
-   out-of-memory error is committed as a failure with its reason and the run goes on;
+   out-of-memory error is committed as a failure with its reason and the run goes on. An
+   `ensemble.executor` runs the stages (in this process, or on Ray actors with `--ray`) and hands
+   back each result as data; only this module writes the store;
 4. the ensemble policy turns each task's candidates into attempts as soon as its last solver
    stage is committed; submission.json (always complete, placeholders where nothing exists yet;
    rewritten every 30 s and at the end) and, when solutions are known, scores.json.
@@ -19,10 +21,10 @@ Any other configuration change is refused (the finished stages would not match i
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +41,14 @@ from arc_core.task import Dataset, Task
 
 from ensemble import stages
 from ensemble.config import RunConfig, seeds, versions
+from ensemble.executor import Executor, LocalExecutor, StageResult, execute
 from ensemble.policies import PolicyInput, apply_policy, attempts_tuple
 from ensemble.store import FailureReason, RunStore, StageOutput, StageStatus
 
 SOLVER_STAGES = ("induction", "transduction")
 _WRITE_EVERY_S = 30.0  # rewrite submission.json/scores.json at most this often during a run
 MAX_CRASHES = 2  # a stage the process died in this many times is recorded failed ("crashed")
-_RUN_SCOPE_KEYS = ("dataset", "tasks", "limit", "torch_threads")  # may differ between invocations on one RUN_DIR
+_RUN_SCOPE_KEYS = ("dataset", "tasks", "limit", "torch_threads", "ray")  # may differ between invocations on one RUN_DIR
 # Also free to change on resume: which sides run and the policy (the ensemble stage is redone).
 _FREE_ENSEMBLE_KEYS = ("policy", "induction", "transduction")
 
@@ -91,7 +94,7 @@ def prepare_run_dir(store: RunStore, cfg: RunConfig, dataset: Dataset) -> None:
     (store.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
-def _seed_everything(seed: int, threads: int) -> None:
+def seed_everything(seed: int, threads: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     try:
@@ -101,16 +104,6 @@ def _seed_everything(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
-
-
-def _failure_reason(e: BaseException) -> FailureReason:
-    if isinstance(e, MemoryError) or type(e).__name__ in ("OutOfMemoryError", "OutOfMemoryException"):
-        return FailureReason.OUT_OF_MEMORY
-    if isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e).lower()):
-        return FailureReason.OUT_OF_MEMORY  # torch's CPU allocator raises a plain RuntimeError
-    if isinstance(e, stages.InvalidResultError):
-        return FailureReason.INVALID_RESULT
-    return FailureReason.EXCEPTION
 
 
 def _needs_run(store: RunStore, task_id: str, stage: str, retry_failed: bool) -> bool:
@@ -131,20 +124,36 @@ def _needs_run(store: RunStore, task_id: str, stage: str, retry_failed: bool) ->
 
 def run_stage(store: RunStore, task_id: str, stage: str, fn: Callable[[], StageOutput],
               log: Callable[[str], None]) -> StageStatus:
-    """Start, run and commit one stage; failures become data."""
+    """Start, run and commit one stage in this process; failures become data."""
     store.start_stage(task_id, stage)
-    t0 = time.perf_counter()
-    try:
-        out = fn()
-    except Exception as e:  # MemoryError is an Exception too; KeyboardInterrupt is not caught
-        reason = _failure_reason(e)
-        detail = "".join(traceback.format_exception(e)[-6:])
-        store.fail_stage(task_id, stage, reason, f"{type(e).__name__}: {e}\n{detail}", time.perf_counter() - t0)
-        log(f"[red]task {task_id}: {stage} failed ({reason.value}): {type(e).__name__}: {e}[/red]")
+    return commit_result(store, execute(task_id, stage, fn), log)
+
+
+def commit_result(store: RunStore, result: StageResult, log: Callable[[str], None]) -> StageStatus:
+    """Write a stage's result (from this process or a worker) to the store in one transaction."""
+    from ensemble.sample_log import SqliteSampleLog
+
+    task_id, stage = result.task_id, result.stage
+    if result.samples:  # drawn on a worker: the driver is the only writer of the store
+        SqliteSampleLog(store).append(result.samples)
+    if result.failure is not None:
+        f = result.failure
+        store.fail_stage(task_id, stage, f.reason, f"{f.message}\n{f.detail}", result.seconds)
+        log(f"[red]task {task_id}: {stage} failed ({f.reason.value}): {f.message}[/red]")
         return StageStatus.FAILED
-    status = StageStatus.SKIPPED if out.note.startswith("skipped") else StageStatus.DONE
-    store.finish_stage(task_id, stage, out, time.perf_counter() - t0, status)
+    assert result.output is not None
+    status = StageStatus.SKIPPED if result.output.note.startswith("skipped") else StageStatus.DONE
+    store.finish_stage(task_id, stage, result.output, result.seconds, status)
     return status
+
+
+def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, log: Callable[[str], None]) -> Executor:
+    """In-process by default; on Ray actors with `ray.enabled` (`--ray`)."""
+    if cfg.ray.enabled:
+        from ensemble.ray_exec import RayExecutor
+
+        return RayExecutor(cfg, store, options.programs_file, log)
+    return LocalExecutor(stages.Solvers(cfg, store, options.programs_file))
 
 
 def _ensemble_inputs(store: RunStore, task_id: str, cfg: RunConfig) -> dict:
@@ -205,25 +214,26 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
     """Run (or resume) the benchmark into `run_dir`; returns the dataset run on."""
     console = console or Console(stderr=True)
     dataset = select_dataset(cfg)
-    _seed_everything(cfg.seed, cfg.torch_threads)
+    seed_everything(cfg.seed, cfg.torch_threads)
     with RunStore(run_dir) as store:
         prepare_run_dir(store, cfg, dataset)
         write_outputs(store, dataset)  # complete from the start (placeholders)
         tasks = [dataset.tasks[tid] for tid in dataset.ids()]
         enabled = [s for s in SOLVER_STAGES if getattr(cfg.ensemble, s)]
-        with stages.Solvers(cfg, store, options.programs_file) as solvers, _progress(console) as bar:
+        executor = make_executor(cfg, store, options, console.log)
+        with contextlib.closing(executor), _progress(console) as bar:
             last_write = time.monotonic()
             for stage in enabled:
                 todo = [t for t in tasks if _needs_run(store, t.id, stage, options.retry_failed)]
                 bar_id = bar.add_task(stage, total=len(tasks), completed=len(tasks) - len(todo))
                 if todo:
                     bar.update(bar_id, description=f"{stage} (loading)")
-                    solvers.prepare(stage)
-                    store.set_meta("load_seconds", solvers.load_seconds)
-                for task in todo:
-                    bar.update(bar_id, description=f"{stage} {task.id}")
-                    fn = getattr(solvers, stage)
-                    run_stage(store, task.id, stage, lambda fn=fn, task=task: fn(task), bar.console.log)
+                    executor.prepare(stage, len(todo))
+                    store.set_meta("load_seconds", executor.load_seconds)
+                start = lambda tid, stage=stage: store.start_stage(tid, stage)  # noqa: E731
+                state = lambda s, stage=stage, bar_id=bar_id: bar.update(bar_id, description=f"{stage} {s}")  # noqa: E731
+                for task, result in executor.run(stage, todo, start, state):
+                    commit_result(store, result, bar.console.log)
                     if stage == enabled[-1]:  # the task's last solver: its attempts can be made now
                         _ensemble_task(store, task, cfg, bar.console.log)
                         if time.monotonic() - last_write > _WRITE_EVERY_S:
@@ -231,7 +241,7 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
                             last_write = time.monotonic()
                     bar.advance(bar_id)
                 bar.update(bar_id, description=stage)
-                solvers.release(stage)  # free the model before the next stage loads its own
+                executor.release(stage)  # free the model before the next stage loads its own
             bar_id = bar.add_task("ensemble", total=len(tasks))
             for task in tasks:
                 _ensemble_task(store, task, cfg, bar.console.log)

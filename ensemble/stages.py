@@ -94,11 +94,25 @@ def all_tests_verified(store: RunStore, task: Task) -> bool:
     return have == set(range(task.n_test))
 
 
-class Solvers:
-    """Lazily loaded solver resources and one method per solver stage (`induction`, `transduction`)."""
+def ttt_skip(cfg: RunConfig, store: RunStore, task: Task) -> StageOutput | None:
+    """The skipped transduction stage of a task, when `skip_ttt_when_verified` applies to it."""
+    if cfg.ensemble.skip_ttt_when_verified and cfg.ensemble.induction and all_tests_verified(store, task):
+        return StageOutput(note=f"{SKIP_PREFIX}: every test input has a verified-program answer")
+    return None
 
-    def __init__(self, cfg: RunConfig, store: RunStore, programs_file: Path | None = None) -> None:
+
+class Solvers:
+    """Lazily loaded solver resources and one method per solver stage (`induction`, `transduction`).
+
+    `store` is None on a remote worker (`ensemble.ray_exec`): it then gets the sample log with each
+    induction call, writes adapters under `workdir`, and the driver decides TTT skips (`ttt_skip`).
+    """
+
+    def __init__(self, cfg: RunConfig, store: RunStore | None, programs_file: Path | None = None,
+                 workdir: Path | None = None) -> None:
+        assert store is not None or workdir is not None, "a worker without a store needs a workdir"
         self.cfg, self.store = cfg, store
+        self.workdir = workdir if workdir is not None else store.run_dir / "transduction"
         self._backend: Any = None
         self._sandbox: Any = None
         self._model: Any = None
@@ -165,27 +179,32 @@ class Solvers:
             self._backend = load_backend(self.cfg.lm)
         return self._backend, self._sandbox
 
-    def induction(self, task: Task) -> StageOutput:
+    def imported(self, task_id: str) -> tuple[str, tuple[str, ...]]:
+        """(import file hash, this task's imported texts) from `--programs`."""
+        return self._import_hash, tuple(self._imported.get(task_id, ()))
+
+    def induction(self, task: Task, log: Any = None, imported: tuple[str, tuple[str, ...]] | None = None) -> StageOutput:
+        """`log`: the sample log (default: the store's); `imported`: as `imported()` (default: ours)."""
         from induction.pipeline import induce_task
 
         from ensemble.sample_log import SqliteSampleLog
 
         backend, sandbox = self._induction_resources()
-        result = induce_task(task, backend, sandbox, self.cfg.induction, SqliteSampleLog(self.store),
-                             imported=self._imported.get(task.id, ()), import_hash=self._import_hash,
-                             prepared=self._prepared)
+        import_hash, texts = imported if imported is not None else self.imported(task.id)
+        result = induce_task(task, backend, sandbox, self.cfg.induction,
+                             log if log is not None else SqliteSampleLog(self.store),
+                             imported=texts, import_hash=import_hash, prepared=self._prepared)
         return induction_output(task, result)
 
     # ---- transduction ---------------------------------------------------------------------------
 
     def transduction(self, task: Task) -> StageOutput:
-        if self.cfg.ensemble.skip_ttt_when_verified and self.cfg.ensemble.induction \
-                and all_tests_verified(self.store, task):
-            return StageOutput(note=f"{SKIP_PREFIX}: every test input has a verified-program answer")
+        skipped = ttt_skip(self.cfg, self.store, task) if self.store is not None else None
+        if skipped is not None:
+            return skipped
         from transduction.pipeline import transduce_task
 
-        workdir = self.store.run_dir / "transduction"
-        result = transduce_task(task, self._transduction_model(), self.cfg.transduction, workdir)
+        result = transduce_task(task, self._transduction_model(), self.cfg.transduction, self.workdir)
         return transduction_output(task, result)
 
     def _transduction_model(self) -> Any:

@@ -1,0 +1,153 @@
+"""Benchmark: `arc-hybrid run --ray` scaling on this machine, against the local (in-process) runner.
+
+Two workloads, each run three ways as fresh `arc-hybrid run` processes (wall clock of the whole
+command: start-up, model loads, every stage, outputs):
+- TTT: transduction only, 8 small arc1/training tasks (all grids 3x3), the embedded SmolLM2-135M,
+  a light setting derived from the `cpu-demo` transduction settings (3 pseudo-tasks instead of 24,
+  one inference transform instead of 3, 24 new tokens) so the three runs fit in ~10 minutes;
+- sandbox: induction only, an import (`--programs`) of 2,000 generated response texts over the
+  same 8 tasks (250 each, from bench/induction.py's generator: duplicates, noise, broken texts),
+  so the work is extraction, dedupe and sandbox verification.
+
+Ways: local runner (1 torch thread; sandbox concurrency 1), Ray with 1 worker, Ray with 2 workers
+(1 thread each, a local 2-CPU cluster). Reported: speed-up = Ray 1 worker / Ray 2 workers
+(goal >= 1.7x) and Ray overhead = Ray 1 worker / local - 1 (goal <= 10%); submissions compared.
+Run: `flock /tmp/arc-cpu.lock .venv/bin/python bench/scale.py` -> bench/results/scale.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = ("6150a2bd", "5582e5ca", "d037b0a7", "0d3d703e", "25d8a9c8", "25ff71a9", "3c9b0459", "74dd1130")
+TTT_SETS = ["transduction.data.max_examples=3", "transduction.infer.transforms=[\"identity\"]",
+            "transduction.infer.max_new_tokens=24", "torch_threads=1", "ray.threads_per_worker=1"]
+SANDBOX_SETS = ["induction.n_samples=0", "sandbox.concurrency=1", "torch_threads=1"]
+# ray-1/ray-2 join a 2-CPU cluster started once by this script (as a user keeps one running);
+# ray-1-cold starts its own cluster inside the run (`--ray` without an address), to show that cost.
+WAYS = {"ttt": ("local", "ray-1", "ray-2"), "sandbox": ("local", "ray-1", "ray-2", "ray-1-cold")}
+WORKERS_KEY = {"ttt": "ray.model_workers", "sandbox": "ray.sandbox_workers"}
+
+
+def _programs_file(path: Path, total: int) -> None:
+    mod = _bench_induction()
+    per = total // len(TASKS)
+    with open(path, "w") as f:
+        for k, tid in enumerate(TASKS):
+            f.write(json.dumps({"task_id": tid, "responses": mod.generate_texts(per, seed=k)}) + "\n")
+
+
+def _run(workload: str, way: str, extra: list[str], out: Path, log: Path, address: str) -> float:
+    cmd = [str(ROOT / ".venv" / "bin" / "arc-hybrid"), "run", "--preset", "cpu-small", "--dataset", "arc1/training",
+           "--tasks", ",".join(TASKS), "--out", str(out), *extra]
+    if way.startswith("ray"):
+        cmd += ["--ray", *(["--set", "ray.num_cpus=2"] if way.endswith("cold") else [address]),
+                "--set", f"{WORKERS_KEY[workload]}={way.split('-')[1]}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"{workload}/{way} failed ({rc}); see {log}")
+    return wall
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _stage_seconds(run_dir: Path, stage: str) -> float:
+    import sqlite3
+
+    con = sqlite3.connect(run_dir / "run.sqlite")
+    total = con.execute("SELECT COALESCE(SUM(seconds), 0) FROM stages WHERE stage = ?", (stage,)).fetchone()[0]
+    con.close()
+    return float(total)
+
+
+def _bench_induction():
+    """bench/induction.py as a module (its name would clash with the `induction` package)."""
+    spec = importlib.util.spec_from_file_location("bench_induction", ROOT / "bench" / "induction.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _machine() -> str:
+    import ray
+
+    return f"{_bench_induction().machine()}; ray {ray.__version__}; no GPU (none lent to this session)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", default="sandbox,ttt", help="comma-separated: ttt, sandbox")
+    ap.add_argument("--programs", type=int, default=2000, help="texts in the sandbox workload")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.md", help="results file")
+    args = ap.parse_args()
+    load0, t_start = Path("/proc/loadavg").read_text().split()[:3], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    import ray
+
+    address = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning").address_info["gcs_address"]
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        tmpd = Path(tmp)
+        progs = tmpd / "programs.jsonl"
+        _programs_file(progs, args.programs)
+        for workload in args.workloads.split(","):
+            extra = (["--no-induction", *sum((["--set", s] for s in TTT_SETS), [])] if workload == "ttt" else
+                     ["--no-transduction", "--programs", str(progs), *sum((["--set", s] for s in SANDBOX_SETS), [])])
+            walls, digests, busy = {}, {}, {}
+            for way in WAYS[workload]:
+                out = tmpd / f"{workload}-{way}"
+                walls[way] = _run(workload, way, extra, out, tmpd / f"{workload}-{way}.log", address)
+                digests[way] = _digest(out / "submission.json")
+                busy[way] = _stage_seconds(out, "transduction" if workload == "ttt" else "induction")
+                print(f"{workload} {way}: {walls[way]:.1f}s wall, stages {busy[way]:.1f}s, "
+                      f"submission {digests[way]}", flush=True)
+            load1 = Path("/proc/loadavg").read_text().split()[:3]  # each workload is written when done
+            _write(args.out, t_start, load0, load1, [(workload, walls, digests, busy)], args.programs)
+    ray.shutdown()
+
+
+def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list, n_programs: int) -> None:
+    lines = [f"## scale bench, {when}", "",
+             f"- machine: {_machine()}",
+             f"- load average (1/5/15 min) at start {'/'.join(load0)}, at end {'/'.join(load1)} "
+             "(2 cores shared with other engineers' jobs; the CPU lock kept other benchmarks and full test runs out)",
+             f"- tasks: {', '.join(TASKS)} (arc1/training, every grid 3x3)",
+             f"- ttt: `--preset cpu-small --no-induction` + {' '.join('--set ' + s for s in TTT_SETS)} "
+             "(light: cpu-demo's transduction settings with 3 pseudo-tasks, 1 transform, 24 new tokens)",
+             f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, {n_programs // len(TASKS)} per task) + "
+             f"{' '.join('--set ' + s for s in SANDBOX_SETS)}",
+             "- ways: local runner; `--ray ADDRESS` joining a 2-CPU cluster started once by the script, 1 or 2 "
+             "workers (1 thread each); sandbox also `ray-1-cold`: `--ray` starting its own cluster inside the run",
+             "- wall = the whole `arc-hybrid run` command; stage s = sum of per-task stage seconds in the store", "",
+             "| workload | local wall s | ray 1 worker wall s | ray 2 workers wall s | speed-up 1->2 (goal >= 1.7) "
+             "| Ray overhead vs local (goal <= 10%) | stage s local / ray-1 / ray-2 | submissions identical |",
+             "|---|---:|---:|---:|---:|---:|---|:---:|"]
+    for workload, w, d, b in rows:
+        same = "yes" if len(set(d.values())) == 1 else f"no {d}"
+        lines.append(f"| {workload} | {w['local']:.1f} | {w['ray-1']:.1f} | {w['ray-2']:.1f} | "
+                     f"{w['ray-1'] / w['ray-2']:.2f}x | {100 * (w['ray-1'] / w['local'] - 1):+.1f}% | "
+                     f"{b['local']:.0f} / {b['ray-1']:.0f} / {b['ray-2']:.0f} | {same} |")
+        if "ray-1-cold" in w:
+            lines.append(f"| {workload}, ray-1 starting its own cluster | | {w['ray-1-cold']:.1f} | | | "
+                         f"{100 * (w['ray-1-cold'] / w['local'] - 1):+.1f}% | {b['ray-1-cold']:.0f} | |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

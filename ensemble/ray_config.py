@@ -1,0 +1,55 @@
+"""How a run uses a Ray cluster (`arc-hybrid run --ray [ADDRESS]`, or `[ray]` in the run config).
+
+Ray is only the executor (see `ensemble.ray_exec`): what a stage computes, the store, resume and
+failure recording are the runner's, unchanged. These settings decide where stages run, never what
+they compute, so they are free to change between invocations on one RUN_DIR.
+
+enabled:            run the solver stages on Ray actors (off = today's in-process run).
+address:            "" starts a local cluster in this process; "auto" joins the cluster running on
+                    this machine (`ray start --head`); "HOST:PORT" or "ray://HOST:PORT" joins that one.
+model_workers:      actors holding a model (TTT, transduction inference, induction sampling);
+                    0 = as many as fit: cluster GPUs / gpus_per_worker, or on a CPU-only cluster
+                    cluster CPUs / cpus_per_worker.
+gpus_per_worker:    GPUs each model actor requests; a fraction (0.5, 0.25) lets several small
+                    models share one GPU. Ignored (0) on a cluster without GPUs.
+cpus_per_worker:    CPUs each model actor requests.
+sandbox_workers:    CPU actors verifying programs when induction samples no model (an import of
+                    programs); 0 = one per cluster CPU. Each runs its sandbox with
+                    `sandbox.concurrency` children (0 = 1 per actor, so the actors fill the CPUs).
+threads_per_worker: torch.set_num_threads in each actor; 0 = the run's `torch_threads`, else the
+                    actor's CPU count. For byte-identical answers to a local run use the same
+                    thread count in both (float reductions depend on it on CPU).
+max_retries:        times a stage whose actor died (SIGKILL, node lost) is resubmitted to another
+                    actor before it is recorded failed (`crashed`), like any failed stage.
+num_cpus:           CPUs of a locally started cluster (address ""); 0 = all of this machine's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INSTALL_HINT = "--ray needs Ray: pip install 'arc-hybrid[ray]'"
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    enabled: bool = False
+    address: str = ""
+    model_workers: int = 0
+    gpus_per_worker: float = 1.0
+    cpus_per_worker: float = 1.0
+    sandbox_workers: int = 0
+    threads_per_worker: int = 0
+    max_retries: int = 1
+    num_cpus: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("model_workers", "sandbox_workers", "threads_per_worker", "max_retries", "num_cpus"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"ray.{name} must be a non-negative int, got {v!r}")
+        if not 0 <= self.gpus_per_worker <= 64:
+            raise ValueError(f"ray.gpus_per_worker must be in 0..64 (a fraction shares a GPU), got {self.gpus_per_worker}")
+        if not 0 < self.cpus_per_worker <= 1024:
+            raise ValueError(f"ray.cpus_per_worker must be in (0, 1024], got {self.cpus_per_worker}")
+        if self.address.strip() != self.address:
+            raise ValueError(f"ray.address has surrounding spaces: {self.address!r}")

@@ -1,0 +1,110 @@
+"""`arc-hybrid run --ray` on a local 2-CPU Ray cluster (one per module) with the tiny random model:
+the same submission as a local run, a worker SIGKILLed mid-stage costs one retry of that stage
+and nothing else, and `--ray` without Ray installed fails in one line."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ensemble.cli import main
+
+
+def _stage_rows(db: Path) -> dict[tuple[str, str], tuple[str, int]]:
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        rows = con.execute("SELECT task_id, stage, status, starts FROM stages").fetchall()
+    except sqlite3.OperationalError:  # schema not created yet
+        rows = []
+    con.close()
+    return {(t, s): (st, n) for t, s, st, n in rows}
+
+
+def _busy_worker_pids() -> list[int]:
+    """Processes of Ray actors that are inside `StageWorker.run` (Ray sets the process title)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::StageWorker.run"):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_run_equals_local_run(tmp_path, ray_cluster, tiny_run_args, tiny_reference_run):
+    out = tmp_path / "ray-run"
+    assert main(tiny_run_args(out) + ["--ray"]) == 0
+    assert (out / "submission.json").read_bytes() == (tiny_reference_run / "submission.json").read_bytes()
+    rows = _stage_rows(out / "run.sqlite")
+    assert rows and all(st == "done" and n == 1 for st, n in rows.values()), rows
+    # Resuming the finished run recomputes nothing.
+    assert main(tiny_run_args(out) + ["--ray"]) == 0
+    assert _stage_rows(out / "run.sqlite") == rows
+
+
+def test_sigkill_of_a_busy_worker_retries_only_its_stage(tmp_path, ray_cluster, tiny_run_args, tiny_reference_run):
+    out = tmp_path / "ray-kill"
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(main(tiny_run_args(out) + ["--ray"])))
+    runner.start()
+    killed, running_then = None, {}
+    deadline = time.monotonic() + 120
+    while runner.is_alive() and time.monotonic() < deadline and killed is None:
+        rows = _stage_rows(out / "run.sqlite")
+        pids = _busy_worker_pids()
+        # Kill only while a transduction stage is in flight (not a prepare or an idle actor).
+        if pids and any(s == "transduction" and st == "running" for (_, s), (st, _) in rows.items()):
+            running_then = {k: v for k, v in rows.items() if v[0] == "running"}
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.02)
+    runner.join(timeout=150)  # with the 120 s wait, inside pytest-timeout's 300 s
+    assert killed is not None, "no worker was seen mid-stage"
+    assert codes == [0]
+    assert (out / "submission.json").read_bytes() == (tiny_reference_run / "submission.json").read_bytes()
+    rows = _stage_rows(out / "run.sqlite")
+    assert all(st == "done" for st, _ in rows.values()), rows
+    retried = {k for k, (_, n) in rows.items() if n == 2}
+    assert len(retried) == 1 and retried <= set(running_then), (retried, running_then)
+    assert all(n == 1 for k, (_, n) in rows.items() if k not in retried)
+
+
+def test_ray_missing_fails_in_one_line(tmp_path, tiny_run_args, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    out = tmp_path / "no-ray"
+    assert main(tiny_run_args(out) + ["--ray"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "arc-hybrid: error: --ray needs Ray: pip install 'arc-hybrid[ray]'"
+    assert not out.exists()
+
+
+def test_ray_flag_and_config(tmp_path):
+    from ensemble.config import build_run_config
+    from ensemble.ray_config import RayConfig
+
+    cfg = build_run_config("cpu-small", None, ["ray.enabled=true", "ray.address=auto", "ray.gpus_per_worker=0.25"])
+    assert cfg.ray == RayConfig(enabled=True, address="auto", gpus_per_worker=0.25)
+    with pytest.raises(ValueError, match="max_retries"):
+        RayConfig(max_retries=-1)
+    with pytest.raises(ValueError, match="did you mean 'max_retries'"):
+        build_run_config("cpu-small", None, ["ray.max_retry=2"])
