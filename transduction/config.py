@@ -24,6 +24,7 @@ LossOn = Literal["outputs", "query"]
 Mode = Literal["per-task", "shared", "none"]
 Ranking = Literal["votes", "score", "votes-then-score"]
 DType = Literal["auto", "float32", "bfloat16"]
+RECIPES = ("dihedral", "marc")
 
 
 def _check_names(what: str, names: tuple[str, ...], known: dict) -> None:
@@ -39,6 +40,8 @@ class DataConfig:
     """TTT data: leave-one-out pseudo-tasks x augmentations (TTT_METHOD §2)."""
 
     format: str = "compact"                 # prompt format (see transduction.formats.FORMATS)
+    recipe: str = "dihedral"                # "dihedral" (transduction.data) or "marc" (transduction.marc_data);
+                                            # dihedral/training_only/copies below apply to "dihedral" only
     loss_on: LossOn = "outputs"             # "outputs": query + demo outputs 2..k; "query": query only
     max_examples: int = 250                 # cap on pseudo-tasks per task
     max_tokens: int = 8192                  # drop pseudo-tasks longer than this (tokens)
@@ -51,6 +54,10 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            close = difflib.get_close_matches(self.recipe, RECIPES, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(RECIPES)}"
+            raise ValueError(f"data.recipe: unknown recipe {self.recipe!r} ({hint})")
         if self.max_examples < 1:
             raise ValueError(f"data.max_examples must be >= 1, got {self.max_examples}")
         if self.max_tokens < 16:
@@ -118,7 +125,10 @@ class InferConfig:
     permutations: int = 2                   # extra demo orders per leave-one-out subset (identity pool)
     per_transform: int = 1                  # prompts per non-identity transform, drawn from the pool
     temperature: float = 0.0                # 0 = greedy
-    max_new_tokens: int = 1024              # hard cap; the per-task cap is estimated from grid sizes
+    max_new_tokens: int = 0                 # optional speed cap on every answer budget (0: none); budgets
+                                            # come from the tokenizer (transduction.budget)
+    context: int = 0                        # model context in tokens (0: the model config's
+                                            # max_position_embeddings); prompt + budget never exceed it
     batch_size: int = 8
     score_views: int = 0                    # K augmented views for product-of-experts scoring (0: off)
     ranking: Ranking = "votes"
@@ -132,8 +142,10 @@ class InferConfig:
             raise ValueError(f"infer.transforms has duplicates: {self.transforms}")
         if self.permutations < 0 or self.per_transform < 1:
             raise ValueError("infer.permutations must be >= 0 and infer.per_transform >= 1")
-        if self.temperature < 0 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError("infer.temperature must be >= 0, max_new_tokens and batch_size >= 1")
+        if self.temperature < 0 or self.max_new_tokens < 0 or self.batch_size < 1:
+            raise ValueError("infer.temperature and max_new_tokens must be >= 0, batch_size >= 1")
+        if self.context != 0 and self.context < 64:
+            raise ValueError(f"infer.context must be 0 (from the model config) or >= 64, got {self.context}")
         if self.score_views < 0:
             raise ValueError(f"infer.score_views must be >= 0, got {self.score_views}")
         if self.ranking != "votes" and self.score_views == 0:

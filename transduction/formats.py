@@ -66,6 +66,7 @@ class ParseStatus(str, enum.Enum):
     BAD_CELL = "bad_cell"        # a token that is not a colour
     RAGGED = "ragged"            # rows of different lengths
     TOO_LARGE = "too_large"      # more than 30 rows or columns
+    TRUNCATED = "truncated"      # generation hit its token budget: never parsed
 
 
 @dataclass(frozen=True)
