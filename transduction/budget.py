@@ -42,15 +42,14 @@ class TokenCounter:
         self.n_special = len(tokenizer("", add_special_tokens=True)["input_ids"])
         self._cache: dict[str, int] = {}
 
-    def _line(self, line: str) -> int:
-        n = self._cache.get(line)
-        if n is None:
-            n = self._cache[line] = len(self.tokenizer(line, add_special_tokens=False)["input_ids"])
-        return n
-
     def count(self, text: str, special: bool = True) -> int:
         """Tokens of `text`, with the tokenizer's added special tokens (e.g. BOS) when `special`."""
-        return sum(self._line(m.group()) for m in _LINES.finditer(text)) + (self.n_special if special else 0)
+        lines = _LINES.findall(text)
+        misses = [line for line in dict.fromkeys(lines) if line not in self._cache]
+        if misses:  # one batched call for the new lines
+            for line, ids in zip(misses, self.tokenizer(misses, add_special_tokens=False)["input_ids"]):
+                self._cache[line] = len(ids)
+        return sum(self._cache[line] for line in lines) + (self.n_special if special else 0)
 
 
 def _patterns(h: int, w: int) -> list[Grid]:

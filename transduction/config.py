@@ -207,7 +207,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "permute_colours": False, "copies": 2},
         "lora": {"rank": 32, "alpha": 64.0, "target_modules": _LINEAR},
         "train": {"lr": 3e-4, "epochs": 2, "batch_size": 1},
-        "infer": {"max_new_tokens": 512, "batch_size": 8},
+        "infer": {"max_new_tokens": 512, "batch_size": 8, "context": 8192},  # SmolLM2: 8192 positions
     },
 }
 

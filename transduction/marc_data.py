@@ -24,6 +24,7 @@ Test outputs never enter: the input is a `Task`.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
@@ -75,7 +76,7 @@ def _permuted_copy(pt: PseudoTask, rng: np.random.Generator, colours: bool, shuf
     parts = [pt.name]
     cmap = ColourMap.identity()
     if colours:
-        cmap = ColourMap.prefer_unused(rng, (v for g in pt.grids() for row in g.rows for v in row))
+        cmap = ColourMap.prefer_unused(rng, set().union(*(itertools.chain.from_iterable(g.rows) for g in pt.grids())))
         parts.append(cmap.name)
 
     def c(g: Grid) -> Grid:
