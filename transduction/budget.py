@@ -12,8 +12,9 @@ added as a fallback, as the TTT paper's code does (ekinakyurek/marc, predict.py)
 recorded (`QueryPlan`).
 
 `TokenCounter` counts tokens exactly and fast by caching per line: the byte-level BPE
-pre-tokenizers of Llama-3 and SmolLM2 never join a newline run with the text after it, so a text's
-tokens are the sum of its lines' tokens (tests check this against full tokenisation).
+pre-tokenizers of Llama-3 and SmolLM2 never join a newline with the text after it, so a text's
+tokens are the sum of its lines' tokens (checked on probe texts when the counter is built, and by
+tests against full tokenisation).
 """
 from __future__ import annotations
 
@@ -31,25 +32,61 @@ from arc_core.task import Task
 from transduction.config import InferConfig
 from transduction.formats import Format, PseudoTask
 
-_LINES = re.compile(r"[^\n]*\n+|[^\n]+")
+# Two ways to cut a text into independently tokenisable pieces, both after each run of newlines:
+# "runs" keeps the run whole (Llama-3 makes "\n\n" one pre-token whatever follows); "gpt2" splits
+# off the run's last newline when text follows (GPT-2-style pre-tokenizers such as SmolLM2's cut
+# "\n\n\nHere" into "\n\n", "\n", "Here").
+_CHUNKS = re.compile(r"[^\n]*\n+|[^\n]+")
+MODES = ("runs", "gpt2")
+_PROBES = (
+    "system\n\nFigure out:\n[[0 1 2]\n [3 4 5]] -> [[1]]#\n[[7]] -> [[8 9]]#<|eot_id|>user\n\n[[1 1]] ->",
+    "input:\n012\n345\noutput:\n99\n\ninput:\n7\noutput:\n",
+    "Example 1:\nInput:\nBlack Blue\nRed Green\n\nOutput:\nBrown\n\n\nHere is\n```\nGray Pink\n```",
+)
 
 
 class TokenCounter:
-    """Exact token counts of texts, cached per line (see the module docstring)."""
+    """Exact token counts of texts, cached per line (see the module docstring). The way lines are
+    cut is chosen by checking probe texts against full tokenisation; a tokenizer for which neither
+    way is exact is counted by full tokenisation (`mode` "full")."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.n_special = len(tokenizer("", add_special_tokens=True)["input_ids"])
         self._cache: dict[str, int] = {}
+        self.mode = "full"
+        for mode in MODES:
+            self.mode = mode
+            if all(self._by_lines(p) == len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in _PROBES):
+                break
+            self.mode = "full"
+        self._cache.clear()
+
+    def _pieces(self, text: str) -> list[str]:
+        chunks = _CHUNKS.findall(text)
+        if self.mode == "runs":
+            return chunks
+        out = []
+        for i, c in enumerate(chunks):
+            if c.endswith("\n") and i + 1 < len(chunks) and len(c) > 1:
+                out += [c[:-1], "\n"]
+            else:
+                out.append(c)
+        return out
+
+    def _by_lines(self, text: str) -> int:
+        pieces = self._pieces(text)
+        misses = [p for p in dict.fromkeys(pieces) if p not in self._cache]
+        if misses:  # one batched call for the new pieces
+            for piece, ids in zip(misses, self.tokenizer(misses, add_special_tokens=False)["input_ids"]):
+                self._cache[piece] = len(ids)
+        return sum(self._cache[p] for p in pieces)
 
     def count(self, text: str, special: bool = True) -> int:
         """Tokens of `text`, with the tokenizer's added special tokens (e.g. BOS) when `special`."""
-        lines = _LINES.findall(text)
-        misses = [line for line in dict.fromkeys(lines) if line not in self._cache]
-        if misses:  # one batched call for the new lines
-            for line, ids in zip(misses, self.tokenizer(misses, add_special_tokens=False)["input_ids"]):
-                self._cache[line] = len(ids)
-        return sum(self._cache[line] for line in lines) + (self.n_special if special else 0)
+        n = (len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if self.mode == "full"
+             else self._by_lines(text))
+        return n + (self.n_special if special else 0)
 
 
 def _patterns(h: int, w: int) -> list[Grid]:
