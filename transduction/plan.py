@@ -120,6 +120,7 @@ def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: i
     at_risk = bool(qplan.unanswerable) or any(f.budget < f.plausible for f in qplan.fitted)
     return {
         "demos": len(task.train), "ttt_examples": len(data.examples), **data.breakdown(),
+        "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
         "train_tokens": tokens, "queries": len(qplan.fitted),
         "max_prompt_tokens": max((f.prompt_tokens for f in qplan.fitted), default=0),
         "answer_budget": min(qplan.budgets, default=0),

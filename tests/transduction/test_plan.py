@@ -32,6 +32,8 @@ def _check_invariants(plan: dict, tasks: dict) -> None:
         assert r["ttt_examples"] <= 250 and r["leave_one_out"] + r["leave_two_out"] == r["ttt_examples"]
         if r["leave_one_out"] < 250 and r["leave_two_out"] > 0:
             assert r["leave_one_out"] <= 48 * k  # leave-two-out only tops leave-one-out up
+        if r["n_too_large"] == r["n_too_long"] == r["n_duplicates"] == 0:  # nothing dropped: the paper's count
+            assert r["ttt_examples"] == min(250, 48 * k + (48 * k * (k - 1) if k >= 2 else 0)), tid
         if r["fallbacks"]:
             assert r["dropped"] > 0  # a fallback happens only after a drop, and both are recorded
 
