@@ -2,7 +2,8 @@
 
 Stages (each callable on its own; every result type has `to_dict` / `from_dict` so the ensemble
 runner can persist it):
-  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> run_inference (predictions)
+  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> query_plan (budgets, drops,
+  fallbacks; recorded in the result's data["inference"]) -> run_inference (predictions)
   -> vote (VoteTables) -> score (augmentation log-probs) -> make_candidates (ranked Candidates)
 
 `TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter

@@ -4,8 +4,10 @@ Query set per test input, as in the released TTT code (TTT_METHOD §4.2): the le
 the demonstrations (all of them when K = 1), each in its original order plus `permutations` random
 orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
 `per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
-always the query. Each generated text is parsed by the format (a typed failure, never an exception)
-and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+always the query; `leave=2` builds the leave-two-out fallback set. Each query gets its own answer
+budget (transduction.budget); a generation that hits it is recorded as TRUNCATED and never parsed.
+Every other generated text is parsed by the format (a typed failure, never an exception) and mapped
+back through the inverse transform. Draws come from a generator seeded by (seed, task id).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
