@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import sys
 from pathlib import Path
 
@@ -130,8 +131,32 @@ def _score_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- overlap -----------------------------------------------------------------------------------
+def _overlap_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", help="reference dataset (name or path), e.g. arc2/training")
+    parser.add_argument("b", help="dataset whose tasks are looked up in A, e.g. arc1/evaluation")
+    parser.add_argument("--json", action="store_true", help='print {"overlap": [...], "by_id": n, "by_content": n}')
+
+
+def _overlap_run(args: argparse.Namespace) -> int:
+    from arc_core.overlap import overlap_report
+
+    a, b = load_dataset(args.a), load_dataset(args.b)
+    report = overlap_report([a.tasks[t] for t in a.ids()], [b.tasks[t] for t in b.ids()])
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{len(report['overlap'])} of {len(b.tasks)} tasks of {args.b} found in {args.a}: "
+              f"{report['by_id']} by id, {report['by_content']} by grid content")
+        for tid in report["overlap"]:
+            print(tid)
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("datasets", "list the built-in datasets with their task counts", _datasets_args, _datasets_run),
     Command("show", "render one task in the terminal, or as SVG/PNG", _show_args, _show_run),
+    Command("overlap", "task ids of dataset B found in dataset A, by id and by grid content", _overlap_args,
+            _overlap_run),
     Command("score", "score a Kaggle submission file against a dataset's known outputs", _score_args, _score_run),
 )

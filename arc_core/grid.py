@@ -75,8 +75,8 @@ class Grid:
         problem = _problem(obj)
         if problem is not None:
             raise GridError(f"{where}: invalid grid: {problem}")
-        if isinstance(obj, np.ndarray):
-            return cls(tuple(tuple(int(v) for v in row) for row in obj.tolist()))
+        if isinstance(obj, np.ndarray):  # validated integer array: tolist() gives Python ints
+            return cls(tuple(map(tuple, obj.tolist())))
         return cls(tuple(tuple(int(v) for v in row) for row in obj))  # type: ignore[union-attr]
 
     @classmethod

@@ -4,14 +4,15 @@
 - `ColourMap`: a permutation of the 10 colours (optionally keeping 0 fixed) and its inverse.
 - `Augmentation`: dihedral x colour map x demonstration order, applied consistently to every grid
   of a task (`augment_task`) or of a single grid (`apply` / `invert`).
-- `TRAINING_ONLY`: non-invertible transforms (upscaling, tiling) for making *training* data only;
-  they have no inverse and are kept out of every table an inverse is looked up in.
+- `TRAINING_ONLY`: non-invertible transforms (mirror-concatenation, upscaling, dihedral-then-upscale,
+  tiling) and `translate` for making *training* data only; they have no inverse and are kept out of
+  every table an inverse is looked up in.
 
 All functions are pure; randomness comes only from an explicit `np.random.Generator`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,21 @@ class ColourMap:
         if keep_zero:
             return cls((0, *(int(c) for c in rng.permutation(np.arange(1, 10)))))
         return cls(tuple(int(c) for c in rng.permutation(10)))
+
+    @classmethod
+    def prefer_unused(cls, rng: np.random.Generator, used: Iterable[int]) -> ColourMap:
+        """0 fixed; the used colours 1..9 (in random order) go to random unused colours while any are
+        left, then to the used ones (the preference of marc's PermuteColors); a bijection on 1..9."""
+        used_sorted = sorted({int(c) for c in used} - {0})
+        free = [c for c in range(1, 10) if c not in used_sorted]
+        sources = [used_sorted[i] for i in rng.permutation(len(used_sorted))] + \
+                  [free[i] for i in rng.permutation(len(free))]
+        targets = [free[i] for i in rng.permutation(len(free))] + \
+                  [used_sorted[i] for i in rng.permutation(len(used_sorted))]
+        perm = list(range(10))
+        for src, dst in zip(sources, targets):
+            perm[src] = dst
+        return cls(tuple(perm))
 
     def inverse(self) -> ColourMap:
         inv = [0] * 10
@@ -168,13 +184,91 @@ def augment_task(task: Task, aug: Augmentation) -> Task:
 
 # ---- non-invertible, training-data-only transforms ---------------------------------------------
 # Applied to every grid of a pseudo-task alike; results over 30x30 must be dropped by the caller
-# (Grid.from_array raises GridError for them). Never offered where an inverse is needed.
+# (Grid.from_array raises GridError for them). Never offered where an inverse is needed. Every entry
+# changes the grid's size. The set follows the TTT paper's released augmenters (ekinakyurek/marc,
+# arclib/augmenters.py and ttt/preprocess.py get_augmenters): mirror-concatenations, size doubling,
+# dihedral-then-upscale chains and tilings.
+def upscale2(a: np.ndarray) -> np.ndarray:
+    """Every cell becomes a 2x2 block (marc IncreaseResolution(2))."""
+    return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+
+
+def height2(a: np.ndarray) -> np.ndarray:
+    """Every row repeated twice (marc IncreaseHeight(2))."""
+    return np.repeat(a, 2, axis=0)
+
+
+def width2(a: np.ndarray) -> np.ndarray:
+    """Every column repeated twice (marc IncreaseWidth(2))."""
+    return np.repeat(a, 2, axis=1)
+
+
+def reflect_down(a: np.ndarray) -> np.ndarray:
+    """The grid with its upside-down mirror below it (marc Reflect(0, reverse=False))."""
+    return np.concatenate((a, np.flipud(a)), axis=0)
+
+
+def reflect_up(a: np.ndarray) -> np.ndarray:
+    """The grid with its upside-down mirror above it (marc Reflect(0, reverse=True))."""
+    return np.concatenate((np.flipud(a), a), axis=0)
+
+
+def reflect_right(a: np.ndarray) -> np.ndarray:
+    """The grid with its left-right mirror to its right (marc Reflect(1, reverse=False))."""
+    return np.concatenate((a, np.fliplr(a)), axis=1)
+
+
+def reflect_left(a: np.ndarray) -> np.ndarray:
+    """The grid with its left-right mirror to its left (marc Reflect(1, reverse=True))."""
+    return np.concatenate((np.fliplr(a), a), axis=1)
+
+
+def tile_v2(a: np.ndarray) -> np.ndarray:
+    """Two copies stacked vertically (marc Repeat(0, 2))."""
+    return np.tile(a, (2, 1))
+
+
+def tile_h2(a: np.ndarray) -> np.ndarray:
+    """Two copies side by side (marc Repeat(1, 2))."""
+    return np.tile(a, (1, 2))
+
+
+def tile_2x2(a: np.ndarray) -> np.ndarray:
+    """A 2x2 tiling (marc Repeat(2, 2))."""
+    return np.tile(a, (2, 2))
+
+
+def _then_upscale2(name: str) -> ArrayFn:
+    forward = DIHEDRAL[name].forward
+
+    def chained(a: np.ndarray) -> np.ndarray:
+        return upscale2(forward(a))
+
+    chained.__doc__ = f"{name}, then every cell a 2x2 block (marc Chain([..., IncreaseResolution(2)]))."
+    return chained
+
+
 TRAINING_ONLY: dict[str, ArrayFn] = {
-    "upscale2": lambda a: np.kron(a, np.ones((2, 2), dtype=a.dtype)),
-    "tile_h2": lambda a: np.tile(a, (1, 2)),
-    "tile_v2": lambda a: np.tile(a, (2, 1)),
-    "tile_2x2": lambda a: np.tile(a, (2, 2)),
+    "upscale2": upscale2,
+    "height2": height2,
+    "width2": width2,
+    "reflect_down": reflect_down,
+    "reflect_up": reflect_up,
+    "reflect_right": reflect_right,
+    "reflect_left": reflect_left,
+    "tile_v2": tile_v2,
+    "tile_h2": tile_h2,
+    "tile_2x2": tile_2x2,
+    **{f"{d}_upscale2": _then_upscale2(d) for d in ("rot90", "rot270", "rot180", "flipud", "fliplr", "transpose")},
 }
+
+
+def translate(a: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    """A cyclic shift by (rows, cols), each taken modulo min(4, side) (marc RandomTranslateXY, whose
+    shifts are drawn in [0, min(4, side))). Training data only: marc draws different shifts for inputs
+    and outputs, so it makes a new rule rather than a symmetry, and it has no inverse in any table."""
+    dy, dx = shift
+    return np.roll(a, (dy % min(4, a.shape[0]), dx % min(4, a.shape[1])), axis=(0, 1))
 
 
 def apply_training_only(name: str, grid: Grid) -> Grid:

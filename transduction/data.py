@@ -1,5 +1,8 @@
 """TTT data: leave-one-out pseudo-tasks of a task's demonstrations x augmentations, capped.
 
+Two recipes (`data.recipe`): "dihedral", described here, and "marc", the released TTT paper code's
+data (transduction.marc_data). Recipe "dihedral":
+
 For a task with K demonstrations, each demonstration in turn becomes the query of a pseudo-task
 whose demonstrations are the other K-1 (K = 1: one zero-demo pseudo-task). Each base pseudo-task is
 crossed with every transform (the dihedral group, plus optional non-invertible training-only ones)
@@ -51,9 +54,10 @@ def leave_one_out(pairs: Sequence[Pair]) -> list[Base]:
             for i in range(len(pairs))]
 
 
-def leave_two_out(pairs: Sequence[Pair]) -> list[Base]:
-    """Query i, demonstrations without i and j (ordered pairs i != j), K >= 3 only."""
-    if len(pairs) < 3:
+def leave_two_out(pairs: Sequence[Pair], allow_empty: bool = False) -> list[Base]:
+    """Query i, demonstrations without i and j (ordered pairs i != j): K >= 3 only, or K >= 2 with
+    `allow_empty` (zero-demo pseudo-tasks for K = 2, as marc's top-up makes them)."""
+    if len(pairs) < (2 if allow_empty else 3):
         return []
     return [Base(f"lto{i},{j}", tuple(p for k, p in enumerate(pairs) if k not in (i, j)), pairs[i])
             for i in range(len(pairs)) for j in range(len(pairs)) if i != j]
@@ -98,6 +102,16 @@ class TTTData:
         blob = json.dumps([pseudo_task_to_dict(pt) for pt in self.examples], separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def breakdown(self) -> dict[str, int]:
+        """Examples by origin: leave-one-out, leave-two-out, and augmented (any transform but the
+        identity, a colour permutation or a demo shuffle), read from the example names."""
+        out = {"leave_one_out": 0, "leave_two_out": 0, "augmented": 0}
+        for pt in self.examples:
+            base, _, how = pt.name.partition("|")
+            out["leave_two_out" if base.startswith("lto") else "leave_one_out"] += 1
+            out["augmented"] += how != "identity"
+        return out
+
     def to_dict(self) -> dict:
         return {"task_id": self.task_id, "examples": [pseudo_task_to_dict(p) for p in self.examples],
                 "n_candidates": self.n_candidates, "n_too_large": self.n_too_large,
@@ -122,7 +136,16 @@ def pseudo_task_from_dict(d: dict) -> PseudoTask:
 
 
 def build_ttt_data(task: Task, cfg: DataConfig, length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
-    """The TTT pseudo-tasks of `task` (see the module docstring). `length_fn` counts tokens."""
+    """The TTT pseudo-tasks of `task` by the recipe `cfg.recipe`. `length_fn` counts tokens."""
+    from transduction.marc_data import build_marc_data  # marc_data builds on this module
+
+    recipes = {"dihedral": build_dihedral_data, "marc": build_marc_data}
+    return recipes[cfg.recipe](task, cfg, length_fn)
+
+
+def build_dihedral_data(task: Task, cfg: DataConfig,
+                        length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
+    """Recipe "dihedral": the pseudo-tasks described in the module docstring."""
     rng = np.random.default_rng(task_seed(cfg.seed, task.id))
     transforms = (*cfg.dihedral, *cfg.training_only)
     kept: list[PseudoTask] = []

@@ -6,10 +6,10 @@ batcher and trained either as a LoRA adapter that is then merged into the weight
 fine-tuning ("full"). The result is written with `save_pretrained` (model + tokenizer), usable as the
 base model of a TTT run (`--set model=DIR`).
 
-Contamination guard (`find_overlap`): training tasks that share a task id, or at least two non-trivial
-grids (>= 9 cells, >= 2 colours; demonstration grids and test inputs), with the evaluation tasks are
-refused unless `allow_overlap` — ARC-AGI-2 training contains 376 of the 400 ARC-AGI-1 evaluation tasks
-(this rule flags 377 of them by id or grids, and 2 ARC-AGI-1 training tasks).
+Contamination guard (`arc_core.overlap.find_overlap`): training tasks that share a task id, or at
+least two non-trivial grids (>= 9 cells, >= 2 colours; demonstration grids and test inputs), with the
+evaluation tasks are refused unless `allow_overlap` — ARC-AGI-2 training contains 376 of the 400
+ARC-AGI-1 evaluation tasks (this rule flags 377 of them by id or grids, and 2 ARC-AGI-1 training tasks).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arc_core.config import to_dict
-from arc_core.grid import Grid
+from arc_core.overlap import find_overlap
 from arc_core.task import Task
 from transduction.config import TransductionConfig
 from transduction.data import task_seed
@@ -29,33 +29,6 @@ from transduction.pipeline import make_ttt_data, tokenize_data
 from transduction.train import attach_lora, fit, reset_lora
 
 Method = Literal["lora", "full"]
-# One shared small grid is common between unrelated tasks (e.g. a 3x3 with one coloured cell:
-# 11 ARC-AGI-1 training tasks share exactly one with the evaluation set); a copied task shares many.
-MIN_SHARED_GRIDS = 2
-
-
-def _distinctive(g: Grid) -> bool:
-    """Grids worth comparing: tiny or single-colour grids recur across unrelated tasks."""
-    return g.height * g.width >= 9 and len({v for row in g.rows for v in row}) >= 2
-
-
-def find_overlap(train_tasks: Sequence[Task], eval_tasks: Sequence[Task]) -> dict[str, str]:
-    """Training task id -> why it overlaps the evaluation tasks (by id or shared grid)."""
-    eval_ids = {t.id for t in eval_tasks}
-    owner: dict[Grid, str] = {}
-    for t in eval_tasks:
-        for g in t.all_grids():
-            if _distinctive(g):
-                owner.setdefault(g, t.id)
-    out = {}
-    for t in train_tasks:
-        if t.id in eval_ids:
-            out[t.id] = "same task id"
-            continue
-        shared = [owner[g] for g in dict.fromkeys(t.all_grids()) if g in owner]
-        if len(shared) >= MIN_SHARED_GRIDS:
-            out[t.id] = f"shares {len(shared)} grids with evaluation task(s) {', '.join(dict.fromkeys(shared))}"
-    return out
 
 
 @dataclass(frozen=True)
@@ -79,7 +52,7 @@ def finetune(train_tasks: Sequence[Task], eval_tasks: Sequence[Task], config: Tr
     """Fine-tune `config.model` (or the given model + tokenizer) on `train_tasks`; write an HF dir."""
     if method not in ("lora", "full"):
         raise ValueError(f"unknown fine-tuning method {method!r}; use 'lora' or 'full'")
-    overlap = find_overlap(train_tasks, eval_tasks)
+    overlap = find_overlap(eval_tasks, train_tasks)
     if overlap and not allow_overlap:
         first = next(iter(overlap.items()))
         raise ValueError(f"{len(overlap)} training task(s) overlap the evaluation set (e.g. {first[0]}: {first[1]}); "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,6 +67,7 @@ class ParseStatus(str, enum.Enum):
     BAD_CELL = "bad_cell"        # a token that is not a colour
     RAGGED = "ragged"            # rows of different lengths
     TOO_LARGE = "too_large"      # more than 30 rows or columns
+    TRUNCATED = "truncated"      # generation hit its token budget: never parsed
 
 
 @dataclass(frozen=True)
@@ -216,9 +218,10 @@ def _strip_added_bos(rendered: str, tokenizer: Any) -> str:
     return rendered
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same grids recur across a task's many pseudo-tasks
 def numpy_grid_text(grid: Grid) -> str:
     """numpy's default str() of the grid as an int array: `[[0 1]⏎ [2 3]]`."""
-    return "[" + "\n ".join("[" + " ".join(str(v) for v in row) + "]" for row in grid.rows) + "]"
+    return "[" + "\n ".join("[" + " ".join(map(str, row)) + "]" for row in grid.rows) + "]"
 
 
 MARC_SYSTEM = ("Figure out the underlying transformation in the following examples and apply it to the "

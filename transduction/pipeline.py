@@ -2,7 +2,8 @@
 
 Stages (each callable on its own; every result type has `to_dict` / `from_dict` so the ensemble
 runner can persist it):
-  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> run_inference (predictions)
+  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> query_plan (budgets, drops,
+  fallbacks; recorded in the result's data["inference"]) -> run_inference (predictions)
   -> vote (VoteTables) -> score (augmentation log-probs) -> make_candidates (ranked Candidates)
 
 `TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
@@ -22,6 +23,7 @@ from typing import Any
 from arc_core.candidates import Candidate, Source
 from arc_core.task import Task
 from transduction.augscore import rank, score_candidates
+from transduction.budget import AnswerSizes, QueryPlan, TokenCounter, context_length, fit_queries
 from transduction.config import TransductionConfig
 from transduction.data import TTTData, build_ttt_data, task_seed
 from transduction.formats import get_format
@@ -116,20 +118,33 @@ def train_shared(tasks: Sequence[Task], tm: TransductionModel, config: Transduct
                          tm.pad_id, out)
 
 
-def run_inference(task: Task, tm: TransductionModel, config: TransductionConfig) -> list[Prediction]:
+def query_plan(task: Task, tokenizer: Any, config: TransductionConfig, context: int) -> QueryPlan:
+    """The task's inference queries with budgets, the dropped ones and the fallbacks (transduction.budget)."""
+    fmt = get_format(config.data.format)
+    counter = TokenCounter(tokenizer)
+    return fit_queries(task, build_queries(task, config.infer), fmt, counter, AnswerSizes(fmt, counter),
+                       config.infer, context)
+
+
+def run_inference(task: Task, tm: TransductionModel, config: TransductionConfig,
+                  plan: QueryPlan | None = None) -> list[Prediction]:
     """Augmented predictions with the adapter as trained (disabled in mode "none")."""
+    plan = plan or query_plan(task, tm.tokenizer, config, context_length(config.infer, tm.model, tm.tokenizer))
     ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
     with ctx:
-        return predict_with_backend(task, tm.backend, tm.tokenizer, config)
+        return predict_with_backend(task, tm.backend, tm.tokenizer, config, plan=plan)
 
 
 def predict_with_backend(task: Task, backend: Any, tokenizer: Any, config: TransductionConfig,
-                         adapter: str | Path | None = None) -> list[Prediction]:
+                         adapter: str | Path | None = None, plan: QueryPlan | None = None) -> list[Prediction]:
     """Augmented predictions through any arc_lm Backend, optionally with a saved adapter directory
-    (e.g. `adapter_dir(workdir, task.id)` served by a vLLM or HF backend loaded separately)."""
+    (e.g. `adapter_dir(workdir, task.id)` served by a vLLM or HF backend loaded separately).
+    Only queries that fit the context run, each with its own answer budget (`query_plan`)."""
     fmt = get_format(config.data.format)
-    return predict(task, build_queries(task, config.infer), fmt, tokenizer, backend, config.infer,
-                   str(adapter) if adapter is not None else None)
+    plan = plan or query_plan(task, tokenizer, config,
+                              context_length(config.infer, getattr(backend, "model", None), tokenizer))
+    return predict(task, plan.queries, fmt, tokenizer, backend, config.infer,
+                   str(adapter) if adapter is not None else None, budgets=plan.budgets)
 
 
 def vote(task: Task, predictions: Sequence[Prediction]) -> list[VoteTable]:
@@ -209,7 +224,8 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
     record = run_ttt(task, model, config, workdir, data)
     seconds["train"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    predictions = run_inference(task, model, config)
+    plan = query_plan(task, model.tokenizer, config, context_length(config.infer, model.model, model.tokenizer))
+    predictions = run_inference(task, model, config, plan)
     seconds["predict"] = time.perf_counter() - clock
     tables = vote(task, predictions)
     clock = time.perf_counter()
@@ -218,6 +234,8 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
     stats: dict[str, Any] = {"n_examples": 0}
     if data is not None:
         stats = {"n_examples": len(data.examples), "digest": data.digest(), "n_candidates": data.n_candidates,
-                 "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates}
+                 "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
+                 **data.breakdown()}
+    stats["inference"] = plan.summary()
     return TransductionResult(task.id, stats, record, predictions, tables, scores,
                               make_candidates(task, tables, scores, config), seconds)

@@ -4,14 +4,16 @@ Query set per test input, as in the released TTT code (TTT_METHOD §4.2): the le
 the demonstrations (all of them when K = 1), each in its original order plus `permutations` random
 orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
 `per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
-always the query. Each generated text is parsed by the format (a typed failure, never an exception)
-and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+always the query; `leave=2` builds the leave-two-out fallback set. Each query gets its own answer
+budget (transduction.budget); a generation that hits it is recorded as TRUNCATED and never parsed.
+Every other generated text is parsed by the format (a typed failure, never an exception) and mapped
+back through the inverse transform. Draws come from a generator seeded by (seed, task id).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
 
 import hashlib
-import math
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,8 +25,8 @@ from arc_core.task import Pair, Task
 from arc_core.transforms import Augmentation
 from transduction.config import InferConfig
 from transduction.data import task_seed
-from transduction.formats import Format, ParseStatus, PseudoTask
-from transduction.masks import tokenize
+from transduction.budget import AnswerSizes, TokenCounter
+from transduction.formats import Format, ParseResult, ParseStatus, PseudoTask
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,21 @@ class Prediction:
                       "grid": Grid.parse(d["grid"]) if d["grid"] is not None else None})
 
 
-def _subsets(k: int) -> list[tuple[int, ...]]:
+def _subsets(k: int, leave: int = 1) -> list[tuple[int, ...]]:
+    """Demonstration subsets without `leave` of them (all of them when K = 1)."""
     if k == 1:
         return [(0,)]
-    return [tuple(j for j in range(k) if j != i) for i in range(k)]
+    return [tuple(j for j in range(k) if j not in out) for out in itertools.combinations(range(k), leave)]
 
 
-def build_queries(task: Task, cfg: InferConfig) -> list[Query]:
-    """All inference prompts of a task, test input by test input (see the module docstring)."""
-    rng = np.random.default_rng(task_seed(cfg.seed, task.id + "/infer"))
+def build_queries(task: Task, cfg: InferConfig, leave: int = 1) -> list[Query]:
+    """All inference prompts of a task, test input by test input (see the module docstring).
+    `leave=2`: leave-two-out subsets, the fallback when leave-one-out prompts do not fit."""
+    rng = np.random.default_rng(task_seed(cfg.seed, task.id + ("/infer" if leave == 1 else f"/infer-leave{leave}")))
     queries = []
     for ti, test_input in enumerate(task.test_inputs):
         pool: dict[tuple[int, ...], None] = {}
-        for subset in _subsets(len(task.train)):
+        for subset in _subsets(len(task.train), leave):
             pool.setdefault(subset)
             for _ in range(cfg.permutations):
                 pool.setdefault(tuple(subset[int(j)] for j in rng.permutation(len(subset))))
@@ -92,19 +96,10 @@ def build_queries(task: Task, cfg: InferConfig) -> list[Query]:
         for t, order in chosen:
             aug = Augmentation(t)
             demos = tuple(Pair(aug.apply(task.train[j].input), aug.apply(task.train[j].output)) for j in order)
-            pt = PseudoTask(demos, aug.apply(test_input), None, f"test{ti}|{t}|order:{','.join(map(str, order))}")
+            pt = PseudoTask(demos, aug.apply(test_input), None,
+                            f"test{ti}|{t}|order:{','.join(map(str, order))}" + (f"|leave{leave}" if leave > 1 else ""))
             queries.append(Query(ti, t, order, pt))
     return queries
-
-
-def max_new_tokens(task: Task, fmt: Format, tokenizer: Any, cap: int) -> int:
-    """A generation budget from the largest grid the task shows (either orientation), x1.5 + 16."""
-    longest = 0
-    for g in [p.output for p in task.train] + list(task.test_inputs):
-        for h in (g, Grid(tuple(zip(*g.rows)))):
-            ids, _ = tokenize(fmt.answer_text(h), tokenizer, fmt)
-            longest = max(longest, len(ids))
-    return max(1, min(cap, math.ceil(longest * 1.5) + 16))
 
 
 def prompt_sha(text: str) -> str:
@@ -112,26 +107,35 @@ def prompt_sha(text: str) -> str:
 
 
 def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
-            cfg: InferConfig, adapter: str | None = None) -> list[Prediction]:
-    """Generate for every query (batched), parse, and map back through the inverse transform."""
-    from arc_lm.api import GenerationRequest
+            cfg: InferConfig, adapter: str | None = None, budgets: Sequence[int] | None = None) -> list[Prediction]:
+    """Generate for every query (batched), parse, and map back through the inverse transform.
+    `budgets`: max new tokens per query (transduction.budget.fit_queries); default: each query's
+    worst-case 30x30 answer bound, capped by infer.max_new_tokens. A generation cut by its budget
+    is never parsed (status TRUNCATED): a cut on a row boundary would read as a smaller grid."""
+    from arc_lm.api import FinishReason, GenerationRequest
 
-    budget = max_new_tokens(task, fmt, tokenizer, cfg.max_new_tokens)
+    if budgets is None:
+        bound = AnswerSizes(fmt, TokenCounter(tokenizer)).bound
+        budgets = [min(bound, cfg.max_new_tokens or bound)] * len(queries)
+    assert len(budgets) == len(queries), (len(budgets), len(queries))
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
     seed_base = task_seed(cfg.seed, task.id + "/sample") % 2**31
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
                                   stop=fmt.stop, seed=(seed_base + i) % 2**31 if cfg.temperature > 0 else None,
                                   adapter=adapter)
-                for i, p in enumerate(prompts)]
+                for i, (p, budget) in enumerate(zip(prompts, budgets))]
     results = []
     for start in range(0, len(requests), cfg.batch_size):
         results += backend.generate(requests[start:start + cfg.batch_size])
     out = []
     for q, prompt, res in zip(queries, prompts, results):
         text = res.texts[0]
-        parsed = fmt.parse(text)
-        grid = q.augmentation.invert(parsed.grid) if parsed.grid is not None else None
         reason = res.finish_reasons[0]
+        if reason == FinishReason.LENGTH:
+            parsed = ParseResult.fail(ParseStatus.TRUNCATED, f"cut at the budget of {res.completion_tokens[0]} tokens")
+        else:
+            parsed = fmt.parse(text)
+        grid = q.augmentation.invert(parsed.grid) if parsed.grid is not None else None
         out.append(Prediction(q.test_index, q.transform, q.order, prompt_sha(prompt), text, parsed.status, grid,
                               parsed.error, res.completion_tokens[0], getattr(reason, "value", str(reason))))
     return out

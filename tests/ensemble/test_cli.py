@@ -28,6 +28,7 @@ def test_task_command(tiny_reference_run, capsys):
     assert "verified programs (1)" in out
     assert "attempt 1: induction via prefer-programs:verified-program  RIGHT" in out
     assert "started 1x" in out and "induction samples: 5, with a program: 4" in out  # 1 model + 4 imported
+    assert "inference queries: " in out and " dropped" in out and "leave-two-out fallbacks" in out
 
 
 def test_task_command_cell_diff(tiny_reference_run, capsys):

