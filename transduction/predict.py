@@ -1,11 +1,12 @@
 """Augmented inference: prompts under invertible transforms, generation, parsing, inverse mapping.
 
 Query set per test input, as in the released TTT code (TTT_METHOD §4.2): the leave-one-out subsets of
-the demonstrations (all of them when K = 1), each in its original order plus `permutations` random
-orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
-`per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
-always the query. Each generated text is parsed by the format (a typed failure, never an exception)
-and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+the demonstrations (all of them when K = 1; with `infer.query_demos = "all"` the one full set), each
+in its original order plus `permutations` random orders (deduplicated) form the identity pool; every
+other transform in `infer.transforms` takes `per_transform` prompts drawn from that pool, with all
+grids transformed. The real test input is always the query. Each generated text is parsed by the
+format (a typed failure, never an exception) and mapped back through the inverse transform. Draws
+come from a generator seeded by (seed, task id).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build_queries(task: Task, cfg: InferConfig) -> list[Query]:
     queries = []
     for ti, test_input in enumerate(task.test_inputs):
         pool: dict[tuple[int, ...], None] = {}
-        for subset in _subsets(len(task.train)):
+        subsets = _subsets(len(task.train)) if cfg.query_demos == "leave-one-out" else [tuple(range(len(task.train)))]
+        for subset in subsets:
             pool.setdefault(subset)
             for _ in range(cfg.permutations):
                 pool.setdefault(tuple(subset[int(j)] for j in rng.permutation(len(subset))))
