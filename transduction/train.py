@@ -3,12 +3,11 @@
 `attach_lora(model, cfg)` wraps the base model with peft once; `reset_lora(model, seed)`
 re-initialises every adapter weight in place (A: kaiming-uniform from `torch.manual_seed(seed)`,
 B: zeros), so each task starts from a fresh adapter without reloading the base. `fit` runs AdamW
-with a cosine schedule and linear warm-up over length-aware batches (`train.epochs` epochs, more when
-`train.min_steps` needs them: a task whose pseudo-tasks are few after deduplication still gets that
-many optimiser steps): examples are sorted by length,
+with a cosine schedule and linear warm-up over length-aware batches: examples are sorted by length,
 cut into batches of `batch_size` and the batch order shuffled each epoch, so small-grid tasks do not
-pay for padding. The loss is the token mean of cross-entropy over labelled tokens (transduction.masks).
-On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
+pay for padding. It runs `train.epochs` epochs, or more when `train.min_steps` needs them (a task
+whose pseudo-tasks are few after deduplication still gets that many optimiser steps). The loss is
+the token mean of cross-entropy over labelled tokens (transduction.masks). On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
 is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
 
 Adapters are saved with peft's `save_pretrained` (the on-disk format vLLM reads), one directory
