@@ -2,7 +2,8 @@
 
 The pool of a test input is the vote table's grids (greedy augmented predictions, in the voting
 rule's order) followed by grids only DFS found (most probable first). Every pooled grid records its
-sources ("greedy:<transform>" per prediction, "dfs:<view>" per view whose search found it).
+sources: "greedy:<transform>" (with "x<n>" when n prompts of that transform gave it) and
+"dfs:<view>" for each view whose search found it.
 
 Rankings (`RANKINGS`; the key is `infer.ranking`):
 - `votes`: the voting rule's order (`infer.voting`, see transduction.voting); DFS-only grids after,
@@ -60,16 +61,18 @@ def _facts(table: VoteTable, hits: Sequence[DFSHit], grids: Sequence[Grid],
            scores: Sequence[float] | None) -> list[Selected]:
     tally = {t.grid: t for t in table.ranked}
     greedy_sources: dict[Grid, list[str]] = {}
+    greedy_count: dict[Grid, int] = {}
     for name, gc in table.per_transform.items():
         for g, c in gc:
-            greedy_sources.setdefault(g, []).extend([f"greedy:{name}"] * c)
+            greedy_sources.setdefault(g, []).append(f"greedy:{name}" + (f"x{c}" if c > 1 else ""))
+            greedy_count[g] = greedy_count.get(g, 0) + c
     out = []
     for i, g in enumerate(grids):
         mine = [h for h in hits if h.test_index == table.test_index and h.grid == g]
         dfs_sources = list(dict.fromkeys(f"dfs:{h.view}" for h in mine))
         sources = tuple(greedy_sources.get(g, []) + dfs_sources)
         out.append(Selected(g, None, float(tally[g].votes) if g in tally else 0.0,
-                            len(greedy_sources.get(g, [])) + len(dfs_sources),
+                            greedy_count.get(g, 0) + len(dfs_sources),
                             None if scores is None else float(scores[i]),
                             max((h.logprob for h in mine), default=None), sources))
     return out

@@ -17,7 +17,7 @@ def test_pool_sources_and_rankings(grid):
     assert pool(table, hits) == [a, b, c]
     by_votes = select(table, hits, None, "votes", 0)
     assert [s.grid for s in by_votes] == [a, b, c]
-    assert by_votes[0].sources == ("greedy:identity", "greedy:identity") and by_votes[0].found == 2
+    assert by_votes[0].sources == ("greedy:identityx2",) and by_votes[0].found == 2
     assert by_votes[1].sources == ("greedy:rot90", "dfs:identity") and by_votes[1].found == 2
     assert by_votes[2].sources == ("dfs:identity", "dfs:rot90") and by_votes[2].dfs_logprob == -0.2
     scores = [-6.0, -2.0, -4.0]                       # summed over k = 4 views
