@@ -207,17 +207,21 @@ def _marc_majority(grids: Sequence[Grid], columns: bool) -> Grid:
 
 def marc_top3(grids: Sequence[Grid]) -> list[Grid]:
     """marc's get_all_type_of_votingsv2. Over the distinct grids (marc: set order; here first seen)
-    with their counts: 1st = the first with the highest count (`np.argmax`); 2nd and 3rd = the
-    2nd- and 3rd-last of an ascending *stable* sort of the counts (`np.argsort`, stable on arrays
-    this small), so on a tie for first the 2nd is the 1st again. A 2nd equal to the 1st becomes the
-    row-majority grid, or the column-majority grid if that too equals the 1st; a 3rd already listed
-    becomes the row-majority grid if new, else the column-majority grid (which may repeat)."""
+    with their counts: 1st = `np.argmax` (the first of the highest count); 2nd and 3rd = positions
+    -2 and -3 of `np.argsort` of the counts with numpy's default sort, as in the released code (not
+    stable: on count ties the 2nd can be the 1st again, and the order follows numpy's algorithm). A
+    2nd equal to the 1st becomes the row-majority grid, or the column-majority grid if that too
+    equals the 1st; a 3rd already listed becomes the row-majority grid if new, else the
+    column-majority grid (which may repeat)."""
+    import numpy as np
+
     unique = list(dict.fromkeys(grids))
     counts = Counter(grids)
-    first = max(unique, key=lambda g: counts[g])          # first of the highest count
-    ascending = sorted(unique, key=lambda g: counts[g])   # stable
-    second = ascending[-2] if len(unique) > 1 else first
-    third = ascending[-3] if len(unique) > 2 else first
+    array = np.array([counts[g] for g in unique])
+    first = unique[int(np.argmax(array))]
+    order = np.argsort(array)
+    second = unique[int(order[-2])] if len(unique) > 1 else first
+    third = unique[int(order[-3])] if len(unique) > 2 else first
     rows, cols = _marc_majority(grids, False), _marc_majority(grids, True)
     if second == first:
         second = rows if rows != first else cols
@@ -230,7 +234,8 @@ def marc_vote(test_index: int, predictions: Sequence[tuple[str, Grid | None]],
               identity: str = "identity") -> VoteTable:
     """The released code's vote: top-3 of every group and of the pooled "all" group, then top-3 of
     that pooled list (same fill rule); if the 2nd and 3rd have equal counts the one more frequent
-    among identity predictions takes 2nd place (the 3rd on a tie). Attempts: (1st, 2nd), which
+    among identity predictions takes 2nd place (the 3rd on a tie; no swap at all when no identity
+    prediction parsed: the released code's lookup fails there and is caught). Attempts: (1st, 2nd), which
     repeat when stage 2 found a single grid or the swap put the 1st's twin in 2nd place. Groups the
     released code does not know (rot270, antitranspose) are kept, after its own, so none is lost."""
     by_transform = group_predictions(predictions)
@@ -245,7 +250,7 @@ def marc_vote(test_index: int, predictions: Sequence[tuple[str, Grid | None]],
     c1, c2, c3 = marc_top3(pooled)
     votes = Counter(pooled)
     identity_counts = Counter(by_transform.get(identity, []))
-    if votes[c2] == votes[c3]:
+    if votes[c2] == votes[c3] and by_transform.get(identity):  # marc: no identity group -> KeyError, no swap
         if identity_counts[c2] > identity_counts[c3]:
             c3 = c2
         else:

@@ -21,7 +21,7 @@ def test_first_place_tie_in_identity(grid):
     # once-per-group: [a, b] -> 1 each, identity counts equal, a seen first
     assert _top2("once-per-group", preds) == (a, b)
     assert _top2("plurality", preds) == (a, b)
-    # marc: argmax -> a; stable argsort puts b last, so the 2nd is a again -> row majority a -> column
+    # marc: argmax -> a; np.argsort puts b last, so the 2nd is a again -> row majority a -> column
     # majority a; the 3rd is a as well: every group ("all", identity) lists [a, a, a]; stage 2 sees
     # only a and its 2nd attempt repeats the first.
     table = marc_vote(0, preds)
@@ -66,7 +66,7 @@ def test_marc_second_third_tie_swap(grid):
     one, two, three = grid("1"), grid("2"), grid("3")
     preds = [("fliplr", two), ("rot90", three), ("identity", two), ("rot90", one), ("rot90", three)]
     # all [2,3,1,3,2] -> 2 and 3 tie -> 2nd = 2 -> fillers 2 -> [2, 2, 1]; identity, fliplr [2,2,2];
-    # rot90 [3,1,3] -> [3, 1, 3]. Stage 2: 2: 8, 1: 2, 3: 2 -> stable order puts 3 2nd, 1 3rd; equal
+    # rot90 [3,1,3] -> [3, 1, 3]. Stage 2: 2: 8, 1: 2, 3: 2 -> np.argsort puts 3 2nd, 1 3rd; equal
     # counts and equal identity counts (0) -> the 2nd attempt becomes 1.
     table = marc_vote(0, preds)
     assert table.top2 == (two, one)
@@ -95,3 +95,11 @@ def test_rules_round_trip_and_registry(grid):
     assert marc_vote(0, [("identity", None)]).ranked == ()
     with pytest.raises(ValueError, match="did you mean 'plurality'"):
         get_voting_rule("plurallity")
+
+
+def test_marc_no_identity_group_skips_the_swap(grid):
+    one, two, three = grid("1"), grid("2"), grid("3")
+    # the swap case above without its identity prediction: the released code's identity lookup fails
+    # (caught), so the 2nd attempt stays 3 instead of becoming 1
+    preds = [("fliplr", two), ("rot90", three), ("flipud", two), ("rot90", one), ("rot90", three)]
+    assert marc_vote(0, preds).top2 == (two, three)
