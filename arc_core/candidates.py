@@ -22,9 +22,11 @@ class Candidate:
 
     weight:     induction: total multiplicity of the verified programs producing it;
                 transduction: number of votes it received.
-    score:      optional ranking score (transduction: augmentation log-prob sum; induction: None).
+    score:      optional ranking score (transduction: the ranking's value, e.g. the augmentation
+                log-prob sum or the nvarc value, else the log-prob sum when scored; induction: None).
     rank:       0-based rank within its source for this test input (0 = best).
-    provenance: program ids (induction) or transform names (transduction) that produced it.
+    provenance: program ids (induction) or sources (transduction: "greedy:<transform>[x<n>]",
+                "dfs:<view>") that produced it.
     """
 
     task_id: str

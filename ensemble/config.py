@@ -11,9 +11,9 @@ and written, resolved, into RUN_DIR/config.json with package versions and seeds.
 Presets:
 - `cpu-demo`: what `make run` runs. The embedded SmolLM2-135M on CPU, three small-grid ARC-AGI-1
   *training* tasks (every grid <= 3x3, one with two test inputs), 4 induction samples of <= 160
-  tokens per task and transduction's `cpu-small` preset trimmed (24 pseudo-tasks, one epoch, three
-  inference transforms, all prompts of a test input in one batch) so the whole run fits in about
-  15 minutes on 2 cores.
+  tokens per task and transduction's `cpu-small` recipe at half its optimiser steps (48, peak lr
+  5e-4), inference and selection as in cpu-small, so the run fits in about
+  5 minutes on 2 quiet cores (bench/results/ttt_select.md records a measured run).
 - `cpu-small`: the same solver settings without a dataset (give `--dataset`).
 - `paper-1b`, `paper-8b`, `paper-barc-8b`: transduction's paper presets; induction and the LM on
   their defaults.
@@ -105,12 +105,13 @@ _CPU_SOLVERS: dict[str, Any] = {
     # Decoding here is memory-bandwidth bound (one step costs about the same for 1 or 16 rows), so
     # samples and inference prompts go in one batch and the step counts are what is kept small.
     "induction": {"n_samples": 4, "batch_size": 4, "max_new_tokens": 160, "temperature": 0.7},
-    "transduction": merge(TRANSDUCTION_PRESETS["cpu-small"], {
-        "data": {"max_examples": 24},
-        "train": {"epochs": 1},
-        "infer": {"transforms": ("identity", "rot90", "flipud"), "permutations": 1, "max_new_tokens": 64,
-                  "batch_size": 16},
-    }),
+    "transduction": TRANSDUCTION_PRESETS["cpu-small"],
+}
+# `make run`: cpu-small with half its optimiser steps (48 at a higher peak lr) so three tasks fit in
+# about 5 minutes on 2 cores; inference and selection exactly as in cpu-small.
+_CPU_DEMO_TRANSDUCTION: dict[str, Any] = {
+    "train": {"epochs": 1, "min_steps": 48, "lr": 5e-4},
+    "infer": {"max_new_tokens": 64, "batch_size": 16},
 }
 
 # BARC's induction model with its prompt layout and sampling settings (FORMATS.md §3: temperature
@@ -126,7 +127,8 @@ _BARC_INDUCTION: dict[str, Any] = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu-demo": merge(_CPU_SOLVERS, {"dataset": "arc1/training", "tasks": CPU_DEMO_TASKS}),
+    "cpu-demo": merge(_CPU_SOLVERS, {"dataset": "arc1/training", "tasks": CPU_DEMO_TASKS,
+                                     "transduction": _CPU_DEMO_TRANSDUCTION}),
     "cpu-small": _CPU_SOLVERS,
     "paper-1b": {"transduction": TRANSDUCTION_PRESETS["paper-1b"]},
     "paper-8b": {"transduction": TRANSDUCTION_PRESETS["paper-8b"]},

@@ -1,4 +1,4 @@
-"""Augmentation scoring ("product of experts", the ARChitects, ICML 2025) and candidate ranking.
+"""Augmentation scoring ("product of experts", the ARChitects, ICML 2025); rankings: transduction.selection.
 
 Each distinct candidate grid of a test input is scored by its total log-probability, summed over K
 augmented views of the task (the task's adapter stays active): view k transforms every grid by a
@@ -6,9 +6,6 @@ dihedral transform (identity, rot90, ... in table order), views past the 8th als
 (keeping 0), and views after the first shuffle the demonstration order. Under one view all candidates
 share the prompt, so each view is one `ScoreRequest` whose continuations are the candidates' answer
 texts (for chat formats including the end-of-turn token). Draws are seeded by (seed, task id).
-
-Rankings: "votes" (the hierarchical vote order), "score" (highest summed log-prob first, vote order
-breaking ties), "votes-then-score" (votes, then score).
 """
 from __future__ import annotations
 
@@ -22,7 +19,6 @@ from arc_core.task import Task
 from arc_core.transforms import DIHEDRAL, Augmentation, ColourMap
 from transduction.data import task_seed
 from transduction.formats import Format, PseudoTask
-from transduction.voting import Tally, VoteTable
 
 
 def score_views(task: Task, k: int, seed: int) -> list[Augmentation]:
@@ -70,18 +66,3 @@ def score_candidates(task: Task, test_index: int, grids: Sequence[Grid], fmt: Fo
     for res in backend.score(requests):
         totals += np.asarray(res.logprobs, dtype=float)
     return [float(x) for x in totals]
-
-
-def rank(table: VoteTable, scores: Sequence[float] | None, ranking: str) -> list[tuple[Tally, float | None]]:
-    """Candidates of a vote table in the requested order, each with its score (None if unscored)."""
-    pairs = list(zip(table.ranked, scores if scores is not None else [None] * len(table.ranked)))
-    if ranking == "votes":
-        return pairs
-    if scores is None:
-        raise ValueError(f"ranking {ranking!r} needs augmentation scores (set infer.score_views > 0)")
-    position = {id(t): i for i, (t, _) in enumerate(pairs)}
-    if ranking == "score":
-        return sorted(pairs, key=lambda p: (-p[1], position[id(p[0])]))
-    if ranking == "votes-then-score":
-        return sorted(pairs, key=lambda p: (-p[0].votes, -p[1], position[id(p[0])]))
-    raise ValueError(f"unknown ranking {ranking!r}; use votes, score or votes-then-score")

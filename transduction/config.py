@@ -23,7 +23,9 @@ from arc_core.transforms import DIHEDRAL, PAPER_INFERENCE_TRANSFORMS, TRAINING_O
 
 LossOn = Literal["outputs", "query"]
 Mode = Literal["per-task", "shared", "none"]
-Ranking = Literal["votes", "score", "votes-then-score"]
+Ranking = Literal["votes", "score", "votes-then-score", "nvarc"]  # keys of transduction.selection.RANKINGS
+QueryDemos = Literal["leave-one-out", "all"]
+VOTING = ("votes", "once-per-group", "plurality", "marc")  # keys of transduction.voting.VOTING_RULES
 DType = Literal["auto", "float32", "bfloat16"]
 RECIPES = ("dihedral", "marc")
 
@@ -103,6 +105,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1            # warm-up steps = fraction x total steps (marc: total // 10)
     max_grad_norm: float = 1.0              # 0 disables clipping
+    min_steps: int = 0                      # at least this many optimiser steps: more epochs over small data
     dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
                                             # float32: fp32 everywhere
     seed: int = 0
@@ -114,6 +117,8 @@ class TrainConfig:
             raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ValueError(f"train.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.min_steps < 0:
+            raise ValueError(f"train.min_steps must be >= 0, got {self.min_steps}")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
             raise ValueError("train.weight_decay and train.max_grad_norm must be >= 0")
 
@@ -124,6 +129,7 @@ class InferConfig:
 
     transforms: tuple[str, ...] = PAPER_INFERENCE_TRANSFORMS  # identity must come first
     permutations: int = 2                   # extra demo orders per leave-one-out subset (identity pool)
+    query_demos: QueryDemos = "leave-one-out"  # prompts show K-1 demos (marc) or all K (the CPU prototype)
     per_transform: int = 1                  # prompts per non-identity transform, drawn from the pool
     temperature: float = 0.0                # 0 = greedy
     max_new_tokens: int = 0                 # optional speed cap on every answer budget (0: none); budgets
@@ -133,6 +139,11 @@ class InferConfig:
     batch_size: int = 8
     score_views: int = 0                    # K augmented views for product-of-experts scoring (0: off)
     ranking: Ranking = "votes"
+    voting: str = "votes"                   # voting rule over greedy predictions (transduction.voting)
+    dfs_views: int = 0                      # DFS on the first N of `transforms` (all demos; 0: off)
+    dfs_threshold: float = 0.1              # DFS keeps completions with probability >= this
+    dfs_max_candidates: int = 8             # per view
+    dfs_max_branches: int = 16              # live branches per depth
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -149,6 +160,17 @@ class InferConfig:
             raise ValueError(f"infer.context must be 0 (from the model config) or >= 64, got {self.context}")
         if self.score_views < 0:
             raise ValueError(f"infer.score_views must be >= 0, got {self.score_views}")
+        if self.query_demos not in ("leave-one-out", "all"):
+            raise ValueError(f"infer.query_demos must be 'leave-one-out' or 'all', got {self.query_demos!r}")
+        if self.voting not in VOTING:
+            close = difflib.get_close_matches(self.voting, VOTING, n=1)
+            raise ValueError(f"infer.voting: unknown rule {self.voting!r}"
+                             + (f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(VOTING)})"))
+        if not 0 <= self.dfs_views <= len(self.transforms):
+            raise ValueError(f"infer.dfs_views must be in [0, {len(self.transforms)}] (the transforms), "
+                             f"got {self.dfs_views}")
+        if not 0.0 < self.dfs_threshold <= 1.0 or self.dfs_max_candidates < 1 or self.dfs_max_branches < 1:
+            raise ValueError("infer.dfs_threshold must be in (0, 1], dfs_max_candidates and dfs_max_branches >= 1")
         if self.ranking != "votes" and self.score_views == 0:
             raise ValueError(f"infer.ranking={self.ranking!r} needs infer.score_views > 0")
 
@@ -206,7 +228,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {"format": "compact", "max_examples": 48, "max_tokens": 2048, "leave_two_out": False,
                  "permute_colours": False, "copies": 2},
         "lora": {"rank": 32, "alpha": 64.0, "target_modules": _LINEAR},
-        "train": {"lr": 3e-4, "epochs": 2, "batch_size": 1},
+        "train": {"lr": 3e-4, "epochs": 2, "batch_size": 1, "min_steps": 96},
         "infer": {"max_new_tokens": 512, "batch_size": 8, "context": 8192},  # SmolLM2: 8192 positions
     },
 }

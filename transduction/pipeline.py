@@ -4,7 +4,9 @@ Stages (each callable on its own; every result type has `to_dict` / `from_dict` 
 runner can persist it):
   make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> query_plan (budgets, drops,
   fallbacks; recorded in the result's data["inference"]) -> run_inference (predictions)
-  -> vote (VoteTables) -> score (augmentation log-probs) -> make_candidates (ranked Candidates)
+  -> vote (VoteTables, rule infer.voting) -> run_dfs (DFS hits, infer.dfs_views > 0)
+  -> score (augmentation log-probs of each pooled candidate) -> make_candidates (ranked by
+  infer.ranking, transduction.selection)
 
 `TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
 (peft), its tokenizer, and an arc_lm `HFBackend` over that same model. Modes: "per-task" trains a
@@ -22,7 +24,7 @@ from typing import Any
 
 from arc_core.candidates import Candidate, Source
 from arc_core.task import Task
-from transduction.augscore import rank, score_candidates
+from transduction.augscore import score_candidates
 from transduction.budget import AnswerSizes, QueryPlan, TokenCounter, context_length, fit_queries
 from transduction.config import TransductionConfig
 from transduction.data import TTTData, build_ttt_data, task_seed
@@ -30,7 +32,9 @@ from transduction.formats import get_format
 from transduction.masks import TokenizedExample, count_tokens, tokenize_example
 from transduction.predict import Prediction, build_queries, predict
 from transduction.train import TrainRecord, adapter_dir, attach_lora, load_adapter, train_adapter
-from transduction.voting import VoteTable, hierarchical_vote
+from transduction.dfs import DFSHit, SearchConfig, dfs_views
+from transduction.selection import pool, select
+from transduction.voting import VoteTable, get_voting_rule
 
 SHARED_ID = "_shared"
 
@@ -147,34 +151,49 @@ def predict_with_backend(task: Task, backend: Any, tokenizer: Any, config: Trans
                    str(adapter) if adapter is not None else None, budgets=plan.budgets)
 
 
-def vote(task: Task, predictions: Sequence[Prediction]) -> list[VoteTable]:
-    return [hierarchical_vote(i, [(p.transform, p.grid) for p in predictions if p.test_index == i])
-            for i in range(task.n_test)]
+def vote(task: Task, predictions: Sequence[Prediction], rule: str = "votes") -> list[VoteTable]:
+    fn = get_voting_rule(rule)
+    return [fn(i, [(p.transform, p.grid) for p in predictions if p.test_index == i]) for i in range(task.n_test)]
 
 
-def score(task: Task, tables: Sequence[VoteTable], tm: TransductionModel,
-          config: TransductionConfig) -> dict[int, list[float]] | None:
-    """Augmentation scores per test input (aligned with each table's `ranked`), None when disabled."""
+def run_dfs(task: Task, tm: TransductionModel, config: TransductionConfig) -> tuple[list[DFSHit], bool]:
+    """DFS candidates under the first `infer.dfs_views` transforms (none when 0); (hits, capped)."""
+    inf = config.infer
+    if inf.dfs_views == 0:
+        return [], False
+    fmt = get_format(config.data.format)
+    # Token cap per branch: the speed cap when set, else the format's worst-case 30x30 answer.
+    cap = inf.max_new_tokens or AnswerSizes(fmt, TokenCounter(tm.tokenizer)).bound
+    cfg = SearchConfig(inf.dfs_threshold, inf.dfs_max_candidates, inf.dfs_max_branches, cap)
+    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
+    with ctx:
+        return dfs_views(task, tm.model, tm.tokenizer, fmt, inf.transforms[:inf.dfs_views],
+                         cfg, set(tm.backend.eos_ids))
+
+
+def score(task: Task, tables: Sequence[VoteTable], tm: TransductionModel, config: TransductionConfig,
+          hits: Sequence[DFSHit] = ()) -> dict[int, list[float]] | None:
+    """Augmentation scores per test input (aligned with `selection.pool`), None when disabled."""
     if config.infer.score_views == 0:
         return None
     fmt = get_format(config.data.format)
     ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
     with ctx:
-        return {t.test_index: score_candidates(task, t.test_index, [x.grid for x in t.ranked], fmt, tm.tokenizer,
+        return {t.test_index: score_candidates(task, t.test_index, pool(t, hits), fmt, tm.tokenizer,
                                                tm.backend, config.infer.score_views, config.infer.seed)
                 for t in tables}
 
 
 def make_candidates(task: Task, tables: Sequence[VoteTable], scores: dict[int, list[float]] | None,
-                    config: TransductionConfig) -> dict[int, list[Candidate]]:
+                    config: TransductionConfig, hits: Sequence[DFSHit] = ()) -> dict[int, list[Candidate]]:
+    """Ranked candidates; weight = votes, score = the ranking's value, provenance = sources."""
     out: dict[int, list[Candidate]] = {}
     for t in tables:
-        ordered = rank(t, scores.get(t.test_index) if scores is not None else None, config.infer.ranking)
-        out[t.test_index] = [
-            Candidate(task.id, t.test_index, tally.grid, Source.TRANSDUCTION, r, float(tally.votes), s,
-                      tally.transforms)
-            for r, (tally, s) in enumerate(ordered)
-        ]
+        ranked = select(t, hits, scores.get(t.test_index) if scores is not None else None, config.infer.ranking,
+                        config.infer.score_views)
+        out[t.test_index] = [Candidate(task.id, t.test_index, s.grid, Source.TRANSDUCTION, r, s.votes,
+                                       s.value if s.value is not None else s.score_sum, s.sources)
+                             for r, s in enumerate(ranked)]
     return out
 
 
@@ -191,6 +210,8 @@ class TransductionResult:
     scores: dict[int, list[float]] | None
     candidates: dict[int, list[Candidate]]
     seconds: dict[str, float] = field(default_factory=dict)
+    dfs: list[DFSHit] = field(default_factory=list)
+    dfs_capped: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -201,6 +222,7 @@ class TransductionResult:
             "scores": {str(k): v for k, v in self.scores.items()} if self.scores is not None else None,
             "candidates": {str(k): [c.to_dict() for c in cs] for k, cs in self.candidates.items()},
             "seconds": self.seconds,
+            "dfs": [h.to_dict() for h in self.dfs], "dfs_capped": self.dfs_capped,
         }
 
     @classmethod
@@ -210,6 +232,7 @@ class TransductionResult:
             [Prediction.from_dict(p) for p in d["predictions"]], [VoteTable.from_dict(t) for t in d["vote_tables"]],
             {int(k): v for k, v in d["scores"].items()} if d["scores"] is not None else None,
             {int(k): [Candidate.from_dict(c) for c in cs] for k, cs in d["candidates"].items()}, d["seconds"],
+            [DFSHit.from_dict(h) for h in d.get("dfs", [])], d.get("dfs_capped", False),
         )
 
 
@@ -227,9 +250,12 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
     plan = query_plan(task, model.tokenizer, config, context_length(config.infer, model.model, model.tokenizer))
     predictions = run_inference(task, model, config, plan)
     seconds["predict"] = time.perf_counter() - clock
-    tables = vote(task, predictions)
+    tables = vote(task, predictions, config.infer.voting)
     clock = time.perf_counter()
-    scores = score(task, tables, model, config)
+    hits, capped = run_dfs(task, model, config)
+    seconds["dfs"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    scores = score(task, tables, model, config, hits)
     seconds["score"] = time.perf_counter() - clock
     stats: dict[str, Any] = {"n_examples": 0}
     if data is not None:
@@ -238,4 +264,4 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
                  **data.breakdown()}
     stats["inference"] = plan.summary()
     return TransductionResult(task.id, stats, record, predictions, tables, scores,
-                              make_candidates(task, tables, scores, config), seconds)
+                              make_candidates(task, tables, scores, config, hits), seconds, hits, capped)

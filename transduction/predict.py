@@ -1,13 +1,14 @@
 """Augmented inference: prompts under invertible transforms, generation, parsing, inverse mapping.
 
 Query set per test input, as in the released TTT code (TTT_METHOD §4.2): the leave-one-out subsets of
-the demonstrations (all of them when K = 1), each in its original order plus `permutations` random
-orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
-`per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
-always the query; `leave=2` builds the leave-two-out fallback set. Each query gets its own answer
-budget (transduction.budget); a generation that hits it is recorded as TRUNCATED and never parsed.
-Every other generated text is parsed by the format (a typed failure, never an exception) and mapped
-back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+the demonstrations (all of them when K = 1; with `infer.query_demos = "all"` the one full set), each
+in its original order plus `permutations` random orders (deduplicated) form the identity pool; every
+other transform in `infer.transforms` takes `per_transform` prompts drawn from that pool, with all
+grids transformed. The real test input is always the query; `leave=2` builds the leave-two-out
+fallback set. Each query gets its own answer budget (transduction.budget); a generation that hits it
+is recorded as TRUNCATED and never parsed. Every other generated text is parsed by the format (a
+typed failure, never an exception) and mapped back through the inverse transform. Draws come from a
+generator seeded by (seed, task id).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
@@ -84,7 +85,11 @@ def build_queries(task: Task, cfg: InferConfig, leave: int = 1) -> list[Query]:
     queries = []
     for ti, test_input in enumerate(task.test_inputs):
         pool: dict[tuple[int, ...], None] = {}
-        for subset in _subsets(len(task.train), leave):
+        if cfg.query_demos == "all" and leave == 1:
+            subsets = [tuple(range(len(task.train)))]
+        else:
+            subsets = _subsets(len(task.train), leave)
+        for subset in subsets:
             pool.setdefault(subset)
             for _ in range(cfg.permutations):
                 pool.setdefault(tuple(subset[int(j)] for j in rng.permutation(len(subset))))

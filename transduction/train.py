@@ -5,8 +5,9 @@ re-initialises every adapter weight in place (A: kaiming-uniform from `torch.man
 B: zeros), so each task starts from a fresh adapter without reloading the base. `fit` runs AdamW
 with a cosine schedule and linear warm-up over length-aware batches: examples are sorted by length,
 cut into batches of `batch_size` and the batch order shuffled each epoch, so small-grid tasks do not
-pay for padding. The loss is the token mean of cross-entropy over labelled tokens (transduction.masks).
-On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
+pay for padding. It runs `train.epochs` epochs, or more when `train.min_steps` needs them (a task
+whose pseudo-tasks are few after deduplication still gets that many optimiser steps). The loss is
+the token mean of cross-entropy over labelled tokens (transduction.masks). On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
 is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
 
 Adapters are saved with peft's `save_pretrained` (the on-disk format vLLM reads), one directory
@@ -146,7 +147,8 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     rng = np.random.default_rng(seed)
     lengths = [len(e) for e in examples]
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
     warmup = int(total * cfg.warmup_fraction)
     fused = str(device).startswith("cuda") and all(p.dtype == torch.float32 for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
@@ -155,7 +157,7 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
                 else contextlib.nullcontext())
     model.train()
     losses: list[float] = []
-    for _ in range(cfg.epochs):
+    for _ in range(epochs):
         for batch_idx in length_batches(lengths, cfg.batch_size, rng):
             batch = collate([examples[i] for i in batch_idx], pad_id, device)
             with autocast:

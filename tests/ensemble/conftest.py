@@ -121,6 +121,7 @@ target_modules = ["q_proj", "v_proj"]
 [transduction.train]
 epochs = 1
 batch_size = 1
+min_steps = 0
 [transduction.infer]
 transforms = ["identity"]
 permutations = 0

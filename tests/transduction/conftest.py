@@ -18,7 +18,7 @@ def _tiny_config(**parts):
     from transduction.config import preset, replace
 
     cfg = replace(preset("cpu-small"), data={"max_examples": 4}, lora={"rank": 4, "alpha": 8.0},
-                  train={"epochs": 1, "batch_size": 2}, infer={"max_new_tokens": 24})
+                  train={"epochs": 1, "batch_size": 2, "min_steps": 0}, infer={"max_new_tokens": 24})
     return replace(cfg, **parts) if parts else cfg
 
 

@@ -44,6 +44,16 @@ def test_query_counts_follow_released_code(grid):
     assert build_queries(_task(4, grid), cfg) == build_queries(_task(4, grid), cfg)
 
 
+def test_all_demo_queries_one_per_dihedral_view(grid):
+    """query_demos="all", no shuffles, the 8 dihedral transforms: the CPU prototype's 8 prompts."""
+    from arc_core.transforms import DIHEDRAL
+
+    cfg = InferConfig(query_demos="all", permutations=0, transforms=tuple(DIHEDRAL))
+    qs = [q for q in build_queries(_task(3, grid), cfg) if q.test_index == 0]
+    assert [q.transform for q in qs] == list(DIHEDRAL)
+    assert all(q.order == (0, 1, 2) for q in qs)
+
+
 def test_predictions_map_back_through_inverse(grid, embedded_tokenizer):
     task = _task(3, grid)
     fmt = get_format("compact")

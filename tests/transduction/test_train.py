@@ -52,6 +52,10 @@ def test_fit_lowers_the_loss(tiny_tm):
                         seed=0, pad_id=tiny_tm.pad_id)
     assert steps == 8 and len(losses) == 8
     assert losses[-1] < losses[0] - 0.5
+    # min_steps adds whole epochs when the data is small: 4 batches per epoch, at least 10 steps -> 3 epochs
+    _, steps = fit(tiny_tm.model, [ex] * 8, TrainConfig(epochs=1, batch_size=2, min_steps=10), seed=0,
+                   pad_id=tiny_tm.pad_id)
+    assert steps == 12
     with pytest.raises(ValueError, match="no training examples"):
         fit(tiny_tm.model, [], TrainConfig(), 0, tiny_tm.pad_id)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from transduction.augscore import rank
+from transduction.selection import select
 from transduction.voting import (VoteTable, column_majority, hierarchical_vote, ranked_counts, row_majority,
                                  transform_votes)
 
@@ -64,16 +64,16 @@ def test_rankings(grid):
     a, b, c = grid("1"), grid("2"), grid("3")
     table = hierarchical_vote(0, [("identity", a), ("identity", a), ("identity", b), ("rot90", c)])
     # votes: a 3 (identity a,a? -> [a, b, rowmaj a]) => a 2, b 1, c 3
-    order = [t.grid for t, _ in rank(table, None, "votes")]
+    order = [t.grid for t in select(table, [], None, "votes", 0)]
     assert order == [t.grid for t in table.ranked]
     scores = {a: -1.0, b: -0.5, c: -9.0}
     s = [scores[t.grid] for t in table.ranked]
-    assert [t.grid for t, _ in rank(table, s, "score")] == [b, a, c]
-    by_votes_then_score = [t.grid for t, _ in rank(table, s, "votes-then-score")]
+    assert [t.grid for t in select(table, [], s, "score", 2)] == [b, a, c]
+    by_votes_then_score = [t.grid for t in select(table, [], s, "votes-then-score", 2)]
     votes = {t.grid: t.votes for t in table.ranked}
     assert by_votes_then_score == sorted(scores, key=lambda g: (-votes[g], -scores[g]))
     with pytest.raises(ValueError, match="score_views"):
-        rank(table, None, "score")
+        select(table, [], None, "score", 2)
 
 
 def test_ranked_counts_stable(grid):
