@@ -14,9 +14,10 @@ from induction.config import InductionConfig
 from induction.prompts import build_prompt
 from induction.sample import sample_task
 from induction.samples import MemorySampleLog
-from transduction.pipeline import TransductionModel, transduce_task
+from transduction.pipeline import TransductionModel, score, transduce_task
 from transduction.serving import InferenceJob, ScoreJob, predict_tasks, score_tasks
-from transduction.train import adapter_dir
+from transduction.train import adapter_dir, load_adapter
+from transduction.voting import hierarchical_vote
 
 pytestmark = pytest.mark.vllm
 TASKS = ("6150a2bd", "0d3d703e")
@@ -25,7 +26,7 @@ SCORE_TOL = 1e-2
 
 @pytest.fixture(scope="module")
 def trained(arc1, tiny_model_dir, tmp_path_factory, vllm_tiny):
-    """(tasks, config, in-place HF results, workdir, tokenizer) after TTT of both tasks."""
+    """(tasks, config, in-place HF results, workdir, model) after TTT of both tasks."""
     from arc_lm.models import load_hf_model
     from transduction.config import preset, replace
 
@@ -39,18 +40,34 @@ def trained(arc1, tiny_model_dir, tmp_path_factory, vllm_tiny):
     return tasks, cfg, [transduce_task(t, tm, cfg, workdir) for t in tasks], workdir, tm
 
 
-def test_two_tasks_adapters_in_one_batch_equal_hf(trained, vllm_tiny):
+def candidate_tables(task):
+    """Two candidate grids to score (the tiny model's own outputs rarely parse)."""
+    return (hierarchical_vote(0, [("identity", task.test_inputs[0]), ("rot90", task.train[0].output)]),)
+
+
+def hf_scores(trained):
+    """In-place HF scores of `candidate_tables`, each task with its own adapter loaded."""
+    tasks, cfg, _, workdir, tm = trained
+    out = []
+    for t in tasks:
+        load_adapter(tm.model, adapter_dir(workdir, t.id))
+        out.append(score(t, candidate_tables(t), tm, cfg))
+    return out
+
+
+def test_two_tasks_adapters_in_one_batch_equal_hf(trained, vllm_tiny, request):
     tasks, cfg, in_place, workdir, tm = trained
     jobs = [InferenceJob(t, str(adapter_dir(workdir, t.id))) for t in tasks]
     served = predict_tasks(jobs, vllm_tiny, tm.tokenizer, cfg)
     assert len(vllm_tiny.lora_ids) >= 2
     for want, got in zip(in_place, served):
         assert [p.raw_text for p in got] == [p.raw_text for p in want.predictions]
-    scores = score_tasks([ScoreJob(t, tuple(r.vote_tables), j.adapter) for t, r, j in zip(tasks, in_place, jobs)],
+    scores = score_tasks([ScoreJob(t, candidate_tables(t), j.adapter) for t, j in zip(tasks, jobs)],
                          vllm_tiny, tm.tokenizer, cfg)
-    for want, got in zip(in_place, scores):
-        for i in got:
-            assert got[i] == pytest.approx(want.scores[i], abs=SCORE_TOL)
+    diffs = [abs(g - w) for want, got in zip(hf_scores(trained), scores) for g, w in zip(got[0], want[0])]
+    if request.config.cache is not None:  # the observed gap, for the record (.pytest_cache/v/vllm/)
+        request.config.cache.set("vllm/hf_score_max_abs_diff", [max(diffs), len(diffs)])
+    assert len(diffs) == 4 and all(d <= SCORE_TOL for d in diffs)
 
 
 def test_pipeline_on_vllm_serves_the_saved_adapter(trained, vllm_tiny):
@@ -64,12 +81,11 @@ def test_pipeline_on_vllm_serves_the_saved_adapter(trained, vllm_tiny):
 
 def test_lora_scoring_five_runs_in_a_row(trained, vllm_tiny):
     tasks, cfg, in_place, workdir, tm = trained
-    jobs = [ScoreJob(t, tuple(r.vote_tables), str(adapter_dir(workdir, t.id))) for t, r in zip(tasks, in_place)]
+    jobs = [ScoreJob(t, candidate_tables(t), str(adapter_dir(workdir, t.id))) for t in tasks]
     runs = [score_tasks(jobs, vllm_tiny, tm.tokenizer, cfg) for _ in range(5)]
     assert all(r == runs[0] for r in runs[1:])
-    for want, got in zip(in_place, runs[0]):
-        for i in got:
-            assert got[i] == pytest.approx(want.scores[i], abs=SCORE_TOL)
+    for want, got in zip(hf_scores(trained), runs[0]):
+        assert len(got[0]) == 2 and got[0] == pytest.approx(want[0], abs=SCORE_TOL)
 
 
 def test_induction_sampling_on_vllm(arc1, vllm_tiny):
