@@ -179,7 +179,7 @@ def test_models_command_prints_the_cache_state(capsys):
 
     from arc_lm.commands import COMMANDS
 
-    [cmd] = COMMANDS
+    cmd = next(c for c in COMMANDS if c.name == "models")
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
     assert cmd.run(parser.parse_args(["--json"])) == 0
