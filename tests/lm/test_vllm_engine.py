@@ -57,3 +57,10 @@ def test_settings_validate():
         VLLMSettings(kv_cache_gib=-1)
     with pytest.raises(ValueError, match="0 = auto"):
         VLLMSettings(gpu_memory_utilization=1.5)
+
+
+def test_lora_scoring_prompts_go_one_per_engine_call():
+    from arc_lm.vllm_backend import _score_batches
+
+    assert _score_batches([None, "a", None, "b"]) == [[0, 2], [1], [3]]
+    assert _score_batches([None, None]) == [[0, 1]] and _score_batches([]) == []
