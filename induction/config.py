@@ -25,7 +25,8 @@ class InductionConfig:
                         they run in parallel; each call's samples are logged when it returns).
     temperature/top_p:  sampling settings passed to the backend.
     max_new_tokens:     completion length limit per response.
-    seed:               base seed; batch b of a task uses `seed + first sample index of b`.
+    seed:               base seed; a batch's seed is derived from (seed, task, round, parent, first
+                        sample index) by `induction.sample.sample_seed` (SHA-256).
     discard_identity:   drop test outputs identical to their test input (Greenblatt's filter).
     near_miss:          when no program is verified, rank unverified programs' outputs by their
                         mean cell accuracy on the demonstrations (opt-in).

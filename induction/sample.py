@@ -1,9 +1,10 @@
 """Draw program samples from a language-model backend, through the sample log.
 
 `sample_task` asks the log which sample indices already exist for (task, prompt, settings) and
-requests only the missing ones, in batches of `batch_size` (`GenerationRequest.n`). Batch seeds are
-`seed + first index of the batch`, so a resumed run draws what an uninterrupted one would have
-drawn (for backends that honour seeds). `requests_per_call` batches go to the backend in one
+requests only the missing ones, in batches of `batch_size` (`GenerationRequest.n`). A batch's seed is
+`sample_seed(seed, task, round, parent, first index of the batch)` (SHA-256, `arc_core.seeds`), so a
+resumed run draws what an uninterrupted one would have drawn (for backends that honour seeds), and
+sample 0 of two tasks, rounds or refined parents are drawn from unrelated streams. `requests_per_call` batches go to the backend in one
 `generate` call (so vllm/openai can run them in parallel); their samples are appended to the log as
 soon as the call returns, so a crash loses at most the call in flight.
 """
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from arc_core.seeds import derive_seed
 from induction.config import InductionConfig, settings_hash
 from induction.prompts import Chat, prompt_hash
 from induction.samples import SampleLog, SampleRecord
@@ -38,6 +40,11 @@ def _request(messages: Chat, n: int, config: InductionConfig, seed: int) -> Any:
         max_new_tokens=config.max_new_tokens,
         seed=seed,
     )
+
+
+def sample_seed(seed: int, task_id: str, round: int, parent: str | None, index: int) -> int:
+    """The seed of the batch whose first sample is `index` (stable across runs and machines)."""
+    return derive_seed(seed, task_id, round, parent or "", index)
 
 
 def _per_text(value: Any, i: int) -> Any:
@@ -108,7 +115,8 @@ def sample_task(
     batches = _batches(missing, config.batch_size)
     for start in range(0, len(batches), config.requests_per_call):
         group = batches[start : start + config.requests_per_call]
-        requests = [_request(messages, len(b), config, config.seed + b[0]) for b in group]
+        requests = [_request(messages, len(b), config, sample_seed(config.seed, task_id, round, parent, b[0]))
+                    for b in group]
         results = backend.generate(requests)
         if len(results) != len(requests):
             raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")

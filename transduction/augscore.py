@@ -51,18 +51,31 @@ def _view_texts(task: Task, test_index: int, grids: Sequence[Grid], view: Augmen
     return prompt, conts
 
 
-def score_candidates(task: Task, test_index: int, grids: Sequence[Grid], fmt: Format, tokenizer: Any,
-                     backend: Any, k: int, seed: int, adapter: str | None = None) -> list[float]:
-    """Summed log-probability of each grid over K augmented views (same order as `grids`)."""
+def score_requests(task: Task, test_index: int, grids: Sequence[Grid], fmt: Format, tokenizer: Any, k: int,
+                   seed: int, adapter: str | None = None) -> list[Any]:
+    """One arc_lm ScoreRequest per augmented view (continuations aligned with `grids`)."""
     from arc_lm.api import ScoreRequest
 
-    if not grids or k == 0:
-        return [0.0] * len(grids)
     requests = []
     for view in score_views(task, k, seed):
         prompt, conts = _view_texts(task, test_index, grids, view, fmt, tokenizer)
         requests.append(ScoreRequest(prompt, tuple(conts), adapter))
-    totals = np.zeros(len(grids))
-    for res in backend.score(requests):
+    return requests
+
+
+def sum_views(results: Sequence[Any], n_grids: int) -> list[float]:
+    """Per-grid log-probabilities summed over the views' ScoreResults."""
+    totals = np.zeros(n_grids)
+    for res in results:
         totals += np.asarray(res.logprobs, dtype=float)
     return [float(x) for x in totals]
+
+
+def score_candidates(task: Task, test_index: int, grids: Sequence[Grid], fmt: Format, tokenizer: Any,
+                     backend: Any, k: int, seed: int, adapter: str | None = None) -> list[float]:
+    """Summed log-probability of each grid over K augmented views (same order as `grids`)."""
+    if not grids or k == 0:
+        return [0.0] * len(grids)
+    requests = score_requests(task, test_index, grids, fmt, tokenizer, k, seed, adapter)
+    return sum_views(backend.score(requests), len(grids))
+

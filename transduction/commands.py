@@ -9,22 +9,37 @@ import argparse
 import sys
 
 from arc_core.cli import Command, add_dataset_argument, add_task_selection_arguments, parse_task_ids
-from arc_core.config import load_config_file, merge, parse_overrides
+from arc_core.config import build, load_config_file, merge, parse_overrides
+from arc_lm.config import LMConfig
 from transduction.config import PRESETS, TransductionConfig, preset
 
 
 def _config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
     parser.add_argument("--preset", default=default_preset, choices=sorted(PRESETS),
                         help=f"configuration preset (default {default_preset})")
-    parser.add_argument("--config", help="TOML/YAML file with overrides of the preset (tables data, lora, train, infer)")
+    parser.add_argument("--config", help="TOML/YAML file with overrides of the preset (tables data, lora, train, "
+                        "infer; lm: the inference backend, as in arc-hybrid run)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one setting, e.g. --set train.epochs=1 --set lora.rank=16 (repeatable)")
+                        help="override one setting, e.g. --set train.epochs=1 --set lora.rank=16 (repeatable); "
+                        "lm.* keys pick the inference backend, e.g. --set lm.backend=vllm")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:N]")
 
 
+def build_configs(args: argparse.Namespace) -> tuple[TransductionConfig, LMConfig]:
+    """The transduction config and the LM settings (the `lm` table / `lm.*` keys; see transduction.serving)."""
+    overrides = merge(load_config_file(args.config) if args.config else {}, parse_overrides(args.set))
+    lm_overrides = overrides.pop("lm", {})
+    if "model" in lm_overrides:
+        raise ValueError("transduce takes the model from `model` (the adapters' base), not lm.model; "
+                         "use --set model=...")
+    config = preset(args.preset, overrides)
+    lm = build(LMConfig, merge({"model": config.model, "device": args.device}, lm_overrides))
+    return config, lm
+
+
 def build_config(args: argparse.Namespace) -> TransductionConfig:
-    overrides = load_config_file(args.config) if args.config else {}
-    return preset(args.preset, merge(overrides, parse_overrides(args.set)))
+    """The transduction config alone (commands that only train, like finetune)."""
+    return build_configs(args)[0]
 
 
 def _log(msg: str) -> None:
@@ -43,11 +58,11 @@ def _transduce_run(args: argparse.Namespace) -> int:
     from arc_core.datasets import load_dataset
     from transduction.run import transduce_dataset
 
-    config = build_config(args)
+    config, lm = build_configs(args)
     dataset = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
     if len(dataset) == 0:
         raise ValueError(f"no tasks selected from {args.dataset}")
-    summary = transduce_dataset(dataset, config, args.out, device=args.device, log=_log)
+    summary = transduce_dataset(dataset, config, args.out, device=args.device, log=_log, lm=lm)
     print(f"{summary.n_tasks} task(s) ({summary.n_reused} reused); submission: {summary.submission}")
     if summary.score is not None:
         print(f"score: {summary.score}")

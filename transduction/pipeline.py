@@ -9,7 +9,9 @@ runner can persist it):
   infer.ranking, transduction.selection)
 
 `TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
-(peft), its tokenizer, and an arc_lm `HFBackend` over that same model. Modes: "per-task" trains a
+(peft), its tokenizer, and the inference backend: an arc_lm `HFBackend` over that same model (adapter
+in place), or, with `lm.backend = "vllm"`, a vLLM engine serving each task's saved adapter
+(`served`; see transduction.serving for the selection rule). Modes: "per-task" trains a
 fresh adapter per task (reused from `adapter_dir(workdir, task)` when complete), "shared" uses one
 adapter trained on all tasks' data (`train_shared`), "none" disables the adapter (base model only).
 """
@@ -31,6 +33,7 @@ from transduction.data import TTTData, build_ttt_data, task_seed
 from transduction.formats import get_format
 from transduction.masks import TokenizedExample, count_tokens, tokenize_example
 from transduction.predict import Prediction, build_queries, predict
+from transduction.serving import InferenceJob, ScoreJob, predict_tasks, score_tasks, served_adapter
 from transduction.train import TrainRecord, adapter_dir, attach_lora, load_adapter, train_adapter
 from transduction.dfs import DFSHit, SearchConfig, dfs_views
 from transduction.selection import pool, select
@@ -46,6 +49,7 @@ class TransductionModel:
     model: Any
     tokenizer: Any
     backend: Any
+    served: bool = False  # backend serves saved adapter directories (vllm) instead of the model in place
 
     @classmethod
     def wrap(cls, base_model: Any, tokenizer: Any, config: TransductionConfig,
@@ -60,13 +64,20 @@ class TransductionModel:
         return cls(model, tokenizer, backend)
 
     @classmethod
-    def load(cls, config: TransductionConfig, device: str = "auto") -> TransductionModel:
-        """Load `config.model` once (arc_lm.load_hf_model) and attach the adapter."""
+    def load(cls, config: TransductionConfig, device: str = "auto", lm: Any = None) -> TransductionModel:
+        """Load `config.model` once (arc_lm.load_hf_model) and attach the adapter; with an `lm`
+        (arc_lm.LMConfig) whose backend is "vllm", inference and scoring go to a vLLM engine."""
+        from arc_lm.backends import load_backend
         from arc_lm.models import load_hf_model
+        from transduction.serving import inference_lm
 
         dtype = "float32" if config.train.dtype == "float32" else "auto"
         base, tokenizer = load_hf_model(config.model, device=device, dtype=dtype)
-        return cls.wrap(base, tokenizer, config)
+        tm = cls.wrap(base, tokenizer, config)
+        serve = inference_lm(lm, config) if lm is not None else None
+        if serve is not None and serve.backend != "hf":
+            tm.backend, tm.served = load_backend(serve), True
+        return tm
 
     @property
     def pad_id(self) -> int:
@@ -131,9 +142,12 @@ def query_plan(task: Task, tokenizer: Any, config: TransductionConfig, context: 
 
 
 def run_inference(task: Task, tm: TransductionModel, config: TransductionConfig,
-                  plan: QueryPlan | None = None) -> list[Prediction]:
-    """Augmented predictions with the adapter as trained (disabled in mode "none")."""
+                  plan: QueryPlan | None = None, adapter: str | None = None) -> list[Prediction]:
+    """Augmented predictions with the adapter as trained (disabled in mode "none"); a serving backend
+    gets the saved `adapter` directory instead, all views in one batch."""
     plan = plan or query_plan(task, tm.tokenizer, config, context_length(config.infer, tm.model, tm.tokenizer))
+    if tm.served:
+        return predict_tasks([InferenceJob(task, adapter, plan)], tm.backend, tm.tokenizer, config)[0]
     ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
     with ctx:
         return predict_with_backend(task, tm.backend, tm.tokenizer, config, plan=plan)
@@ -172,10 +186,12 @@ def run_dfs(task: Task, tm: TransductionModel, config: TransductionConfig) -> tu
 
 
 def score(task: Task, tables: Sequence[VoteTable], tm: TransductionModel, config: TransductionConfig,
-          hits: Sequence[DFSHit] = ()) -> dict[int, list[float]] | None:
+          hits: Sequence[DFSHit] = (), adapter: str | None = None) -> dict[int, list[float]] | None:
     """Augmentation scores per test input (aligned with `selection.pool`), None when disabled."""
     if config.infer.score_views == 0:
         return None
+    if tm.served:
+        return score_tasks([ScoreJob(task, tuple(tables), adapter, tuple(hits))], tm.backend, tm.tokenizer, config)[0]
     fmt = get_format(config.data.format)
     ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
     with ctx:
@@ -246,16 +262,17 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
     clock = time.perf_counter()
     record = run_ttt(task, model, config, workdir, data)
     seconds["train"] = time.perf_counter() - clock
+    adapter = served_adapter(workdir, task.id, config, record, SHARED_ID) if model.served else None
     clock = time.perf_counter()
     plan = query_plan(task, model.tokenizer, config, context_length(config.infer, model.model, model.tokenizer))
-    predictions = run_inference(task, model, config, plan)
+    predictions = run_inference(task, model, config, plan, adapter)
     seconds["predict"] = time.perf_counter() - clock
     tables = vote(task, predictions, config.infer.voting)
     clock = time.perf_counter()
     hits, capped = run_dfs(task, model, config)
     seconds["dfs"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    scores = score(task, tables, model, config, hits)
+    scores = score(task, tables, model, config, hits, adapter)
     seconds["score"] = time.perf_counter() - clock
     stats: dict[str, Any] = {"n_examples": 0}
     if data is not None:

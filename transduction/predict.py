@@ -8,7 +8,8 @@ grids transformed. The real test input is always the query; `leave=2` builds the
 fallback set. Each query gets its own answer budget (transduction.budget); a generation that hits it
 is recorded as TRUNCATED and never parsed. Every other generated text is parsed by the format (a
 typed failure, never an exception) and mapped back through the inverse transform. Draws come from a
-generator seeded by (seed, task id).
+generator seeded by (seed, task id); sampled queries (temperature > 0) get request seeds derived
+from (seed, task id, query index).
 Only `Task` objects are read: test outputs never reach a prompt.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from arc_core.grid import Grid
+from arc_core.seeds import derive_seed
 from arc_core.task import Pair, Task
 from arc_core.transforms import Augmentation
 from transduction.config import InferConfig
@@ -111,27 +113,35 @@ def prompt_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
-            cfg: InferConfig, adapter: str | None = None, budgets: Sequence[int] | None = None) -> list[Prediction]:
-    """Generate for every query (batched), parse, and map back through the inverse transform.
-    `budgets`: max new tokens per query (transduction.budget.fit_queries); default: each query's
-    worst-case 30x30 answer bound, capped by infer.max_new_tokens. A generation cut by its budget
-    is never parsed (status TRUNCATED): a cut on a row boundary would read as a smaller grid."""
-    from arc_lm.api import FinishReason, GenerationRequest
+def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, cfg: InferConfig,
+                        adapter: str | None = None, budgets: Sequence[int] | None = None
+                        ) -> tuple[list[str], list[Any]]:
+    """The prompt text and the arc_lm GenerationRequest of every query (query i samples with the seed
+    derived from (infer.seed, task id, i), see arc_core.seeds). `budgets`: max new tokens per query
+    (transduction.budget.fit_queries); default: the worst-case 30x30 answer bound, capped by
+    infer.max_new_tokens."""
+    from arc_lm.api import GenerationRequest
 
     if budgets is None:
         bound = AnswerSizes(fmt, TokenCounter(tokenizer)).bound
         budgets = [min(bound, cfg.max_new_tokens or bound)] * len(queries)
     assert len(budgets) == len(queries), (len(budgets), len(queries))
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
-    seed_base = task_seed(cfg.seed, task.id + "/sample") % 2**31
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
-                                  stop=fmt.stop, seed=(seed_base + i) % 2**31 if cfg.temperature > 0 else None,
-                                  adapter=adapter)
+                                  stop=fmt.stop, seed=derive_seed(cfg.seed, task.id, "infer", i)
+                                  if cfg.temperature > 0 else None, adapter=adapter)
                 for i, (p, budget) in enumerate(zip(prompts, budgets))]
-    results = []
-    for start in range(0, len(requests), cfg.batch_size):
-        results += backend.generate(requests[start:start + cfg.batch_size])
+    return prompts, requests
+
+
+def parse_predictions(queries: Sequence[Query], prompts: Sequence[str], results: Sequence[Any],
+                      fmt: Format) -> list[Prediction]:
+    """Generation results (aligned with `queries`) parsed and mapped back through the inverse transform.
+    A generation cut by its budget is never parsed (status TRUNCATED): a cut on a row boundary would
+    read as a smaller grid."""
+    from arc_lm.api import FinishReason
+
+    assert len(queries) == len(prompts) == len(results)
     out = []
     for q, prompt, res in zip(queries, prompts, results):
         text = res.texts[0]
@@ -144,3 +154,13 @@ def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, b
         out.append(Prediction(q.test_index, q.transform, q.order, prompt_sha(prompt), text, parsed.status, grid,
                               parsed.error, res.completion_tokens[0], getattr(reason, "value", str(reason))))
     return out
+
+
+def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
+            cfg: InferConfig, adapter: str | None = None, budgets: Sequence[int] | None = None) -> list[Prediction]:
+    """Generate for every query (in backend calls of `infer.batch_size`), parse, map back."""
+    prompts, requests = prediction_requests(task, queries, fmt, tokenizer, cfg, adapter, budgets)
+    results = []
+    for start in range(0, len(requests), cfg.batch_size):
+        results += backend.generate(requests[start:start + cfg.batch_size])
+    return parse_predictions(queries, prompts, results, fmt)

@@ -3,6 +3,7 @@
 RUN_DIR layout:
   config.json                 the TransductionConfig used
   tasks.json                  the dataset name and its tasks without test outputs (arc_core.run_tasks)
+  lm.json                     the LM settings inference ran with (backend, device, vLLM settings)
   adapters/<task_id>/         peft adapter + record.json (reused on resume)
   results/<task_id>.json      TransductionResult.to_dict() (a task with a result is skipped on resume)
   candidates.json             {task_id: {test_index: [candidate, ...]}} ranked
@@ -24,6 +25,7 @@ from arc_core.files import write_json_atomic
 from arc_core.grid import Grid
 from arc_core.run_tasks import write_run_tasks
 from arc_core.task import Dataset
+from arc_lm.config import LMConfig
 from transduction.config import TransductionConfig
 from transduction.pipeline import (TransductionModel, TransductionResult, train_shared,
                                    transduce_task)
@@ -49,8 +51,9 @@ def attempts_of(result: TransductionResult, n_test: int) -> list[tuple[Grid | No
 
 def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str | Path,
                       model: TransductionModel | None = None, device: str = "auto",
-                      log: Callable[[str], None] = lambda s: None) -> RunSummary:
-    """Transduce every task of `dataset` into `out_dir` (resumable)."""
+                      log: Callable[[str], None] = lambda s: None, lm: LMConfig | None = None) -> RunSummary:
+    """Transduce every task of `dataset` into `out_dir` (resumable); `lm` picks the inference backend
+    (transduction.serving; None: hf on the training model)."""
     from arc_core.scoring import score
     from arc_core.submission import write_submission
 
@@ -61,7 +64,9 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
         raise ValueError(f"{out} holds a run with a different configuration; use another --out directory")
     write_json_atomic(cfg_path, cfg_dict)
     write_run_tasks(out, dataset)
-    tm = model if model is not None else TransductionModel.load(config, device)
+    if lm is not None:
+        write_json_atomic(out / "lm.json", to_dict(lm))
+    tm = model if model is not None else TransductionModel.load(config, device, lm)
     tasks = [dataset.tasks[t] for t in dataset.ids()]
     if config.train.mode == "shared":
         rec = train_shared(tasks, tm, config, out)

