@@ -33,7 +33,8 @@ def build_configs(args: argparse.Namespace) -> tuple[TransductionConfig, LMConfi
         raise ValueError("transduce takes the model from `model` (the adapters' base), not lm.model; "
                          "use --set model=...")
     config = preset(args.preset, overrides)
-    lm = build(LMConfig, merge({"model": config.model, "device": args.device}, lm_overrides))
+    device = getattr(args, "device", "auto")  # `plan` loads no weights and has no --device
+    lm = build(LMConfig, merge({"model": config.model, "device": device}, lm_overrides))
     return config, lm
 
 
