@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arc_core.grid import Grid, GridError
+from arc_core.seeds import derive_seed
 from arc_core.task import Pair, Task
 from arc_core.transforms import DIHEDRAL, TRAINING_ONLY, ColourMap
 from transduction.config import DataConfig
@@ -35,7 +36,7 @@ from transduction.formats import PseudoTask
 
 def task_seed(seed: int, key: str) -> int:
     """A 64-bit seed from (seed, key) that does not depend on Python's hash randomisation."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
+    return derive_seed(seed, key, bits=64)
 
 
 @dataclass(frozen=True)
