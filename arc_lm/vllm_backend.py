@@ -66,8 +66,16 @@ class VLLMBackend:
         return cls(llm, config)
 
     def close(self) -> None:
-        """Drop the engine (vLLM frees its memory when the object is collected)."""
-        self.llm = None
+        """Stop the engine's processes now (idempotent).
+
+        vLLM v1 runs the engine core in a child process (on CPU also a worker process with its OpenMP
+        threads bound to cores); dropping the `LLM` object leaves them to a garbage-collection
+        finalizer, so they could outlive the caller's use of the backend or hold cores meanwhile.
+        """
+        if self.llm is None:
+            return
+        llm, self.llm = self.llm, None
+        llm.llm_engine.engine_core.shutdown()
 
     def lora_request(self, adapter: str | None) -> Any:
         """The LoRARequest for an adapter directory (same id for the same directory), or None."""

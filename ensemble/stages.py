@@ -145,6 +145,8 @@ class Solvers:
         if stage == "induction":
             if self._sandbox is not None:
                 self._sandbox.__exit__(None, None, None)
+            if self._backend is not None:
+                self._backend.close()  # a vLLM engine's processes stop now, not at garbage collection
             self._backend = self._sandbox = None
         elif stage == "transduction":
             if self._model is not None and self._model.served:

