@@ -190,6 +190,13 @@ def context_length(cfg: InferConfig, model: Any = None, tokenizer: Any = None) -
     raise ValueError("cannot tell the model's context length: set infer.context (e.g. --set infer.context=8192)")
 
 
+def answer_budget(bound: int, cfg: InferConfig, room: int | None = None) -> int:
+    """Max new tokens of one answer: the worst-case answer `bound`, capped by the `room` left in the
+    context (when known) and by the optional speed cap infer.max_new_tokens (0: none)."""
+    cap = bound if room is None else min(bound, room)
+    return min(cap, cfg.max_new_tokens or cap)
+
+
 def fit_queries(task: Task, queries: Sequence[Any], fmt: Format, counter: TokenCounter, sizes: AnswerSizes,
                 cfg: InferConfig, context: int) -> QueryPlan:
     """Budgets for `queries`; drops what cannot fit; adds leave-two-out fallbacks where needed."""
@@ -220,5 +227,4 @@ def _fit_into(plan: QueryPlan, queries: Sequence[Any], fmt: Format, counter: Tok
         if room < plausible:
             plan.dropped.append(Dropped(q, prompt, plausible, "context"))
             continue
-        budget = min(sizes.bound, room, cfg.max_new_tokens or room)
-        plan.fitted.append(Fitted(q, prompt, plausible, budget))
+        plan.fitted.append(Fitted(q, prompt, plausible, answer_budget(sizes.bound, cfg, room)))

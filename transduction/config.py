@@ -9,7 +9,8 @@
 Presets (`PRESETS`): `paper-1b`, `paper-8b` and `paper-barc-8b` follow TTT_METHOD §2-3 (recipe
 "marc", rank 128, alpha 16, q/v + MLP, 2 epochs, batch 2, 250 pseudo-tasks, 8192-token context; each
 names its checkpoint and the paper number it targets); `cpu-small` is the recipe measured on this CPU with the embedded
-SmolLM2-135M (TTT_METHOD §8: rank 32, alpha 64, all linear layers, lr 3e-4, 48 pseudo-tasks).
+SmolLM2-135M (TTT_METHOD §8: rank 32, alpha 64, all linear layers, 48 pseudo-tasks, at least 96 steps;
+lr 6e-4 and "auto" colour permutation from bench/ttt_recipe.py).
 """
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ class DataConfig:
     dihedral: tuple[str, ...] = tuple(DIHEDRAL)  # geometric augmentations (identity included)
     training_only: tuple[str, ...] = ()     # e.g. ("upscale2", "tile_2x2"); non-invertible
     copies: int = 2                         # copies per (pseudo-task, transform); copy 0 is unpermuted
-    permute_colours: bool = True            # copies >0 get a random colour permutation keeping 0
+    permute_colours: bool | Literal["auto"] = True  # copies >0 get a random colour permutation keeping 0;
+                                            # "auto": only if no demo output adds a colour its input lacks
+                                            # (transduction.data.permutes_colours)
     shuffle_demos: bool = True              # copies >0 get a random demonstration order
     seed: int = 0
 
@@ -67,6 +70,8 @@ class DataConfig:
             raise ValueError(f"data.max_tokens must be >= 16, got {self.max_tokens}")
         if self.copies < 1:
             raise ValueError(f"data.copies must be >= 1, got {self.copies}")
+        if self.permute_colours not in (True, False, "auto"):
+            raise ValueError(f"data.permute_colours must be true, false or 'auto', got {self.permute_colours!r}")
         if not self.dihedral and not self.training_only:
             raise ValueError("data.dihedral and data.training_only are both empty: no augmentation to draw")
         _check_names("data.dihedral", self.dihedral, DIHEDRAL)
@@ -225,10 +230,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     }),
     "cpu-small": {
         "model": "smollm2-135m",
+        # Colour permutation only where no demonstration output adds a colour ("auto"), and a peak lr
+        # of 6e-4: chosen by the recipe ablation (bench/results/ttt_recipe_table.md, ttt_select.md).
         "data": {"format": "compact", "max_examples": 48, "max_tokens": 2048, "leave_two_out": False,
-                 "permute_colours": False, "copies": 2},
+                 "permute_colours": "auto", "copies": 2},
         "lora": {"rank": 32, "alpha": 64.0, "target_modules": _LINEAR},
-        "train": {"lr": 3e-4, "epochs": 2, "batch_size": 1, "min_steps": 96},
+        "train": {"lr": 6e-4, "epochs": 2, "batch_size": 1, "min_steps": 96},
         "infer": {"max_new_tokens": 512, "batch_size": 8, "context": 8192},  # SmolLM2: 8192 positions
     },
 }

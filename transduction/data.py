@@ -7,7 +7,8 @@ For a task with K demonstrations, each demonstration in turn becomes the query o
 whose demonstrations are the other K-1 (K = 1: one zero-demo pseudo-task). Each base pseudo-task is
 crossed with every transform (the dihedral group, plus optional non-invertible training-only ones)
 and `copies` copies; copy 0 is the plain transform, later copies also get a random colour
-permutation keeping 0 and/or a random demonstration order. One augmentation is applied to every
+permutation keeping 0 (`permute_colours`; "auto": only for tasks whose demonstration outputs add no
+colour, see `permutes_colours`) and/or a random demonstration order. One augmentation is applied to every
 grid of a pseudo-task. The candidates are visited in a seeded random order; pseudo-tasks with a
 grid over 30x30, over the token limit, or duplicating an earlier one are dropped, until the cap.
 Below the cap, leave-two-out pseudo-tasks top the set up (TTT_METHOD §2.2 item 8).
@@ -136,6 +137,22 @@ def pseudo_task_from_dict(d: dict) -> PseudoTask:
                       Grid.parse(d["query_input"]), Grid.parse(out) if out is not None else None, d["name"])
 
 
+def introduces_colours(task: Task) -> bool:
+    """Whether some demonstration's output has a non-zero colour that its input lacks: the rule then
+    names fixed colours (a colour map, "mark the uniform rows 5"), which a colour permutation of
+    the whole pseudo-task would turn into something to infer from the demonstrations in context."""
+    return any(set(np.unique(p.output.to_array()).tolist()) - set(np.unique(p.input.to_array()).tolist()) - {0}
+               for p in task.train)
+
+
+def permutes_colours(task: Task, cfg: DataConfig) -> bool:
+    """`data.permute_colours` for this task: "auto" permutes only tasks that introduce no colour.
+    Reads demonstrations only (a `Task` holds no test output)."""
+    if cfg.permute_colours == "auto":
+        return not introduces_colours(task)
+    return bool(cfg.permute_colours)
+
+
 def build_ttt_data(task: Task, cfg: DataConfig, length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
     """The TTT pseudo-tasks of `task` by the recipe `cfg.recipe`. `length_fn` counts tokens."""
     from transduction.marc_data import build_marc_data  # marc_data builds on this module
@@ -148,6 +165,7 @@ def build_dihedral_data(task: Task, cfg: DataConfig,
                         length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
     """Recipe "dihedral": the pseudo-tasks described in the module docstring."""
     rng = np.random.default_rng(task_seed(cfg.seed, task.id))
+    permute = permutes_colours(task, cfg)
     transforms = (*cfg.dihedral, *cfg.training_only)
     kept: list[PseudoTask] = []
     seen: dict[tuple, None] = {}
@@ -159,7 +177,7 @@ def build_dihedral_data(task: Task, cfg: DataConfig,
             if len(kept) >= cfg.max_examples:
                 break
             base, transform, copy = combos[int(idx)]
-            colours = ColourMap.random(rng, keep_zero=True) if copy > 0 and cfg.permute_colours else ColourMap.identity()
+            colours = ColourMap.random(rng, keep_zero=True) if copy > 0 and permute else ColourMap.identity()
             order = None
             if copy > 0 and cfg.shuffle_demos and len(base.demos) > 1:
                 order = tuple(int(i) for i in rng.permutation(len(base.demos)))

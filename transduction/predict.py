@@ -28,7 +28,7 @@ from arc_core.task import Pair, Task
 from arc_core.transforms import Augmentation
 from transduction.config import InferConfig
 from transduction.data import task_seed
-from transduction.budget import AnswerSizes, TokenCounter
+from transduction.budget import AnswerSizes, TokenCounter, answer_budget
 from transduction.formats import Format, ParseResult, ParseStatus, PseudoTask
 
 
@@ -123,8 +123,7 @@ def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, token
     from arc_lm.api import GenerationRequest
 
     if budgets is None:
-        bound = AnswerSizes(fmt, TokenCounter(tokenizer)).bound
-        budgets = [min(bound, cfg.max_new_tokens or bound)] * len(queries)
+        budgets = [answer_budget(AnswerSizes(fmt, TokenCounter(tokenizer)).bound, cfg)] * len(queries)
     assert len(budgets) == len(queries), (len(budgets), len(queries))
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,

@@ -94,3 +94,12 @@ def test_a_truncated_generation_is_never_parsed(grid, embedded_tokenizer):
     preds = predict(task, queries, fmt, embedded_tokenizer, backend, InferConfig(), budgets=[7] * len(queries))
     assert [r.max_new_tokens for r in backend.requests] == [7] * len(queries)
     assert all(p.status is ParseStatus.TRUNCATED and p.grid is None for p in preds)
+
+
+def test_answer_budget_caps_by_room_and_speed_cap():
+    from transduction.budget import answer_budget
+
+    assert answer_budget(1832, InferConfig()) == 1832                       # no room known, no speed cap
+    assert answer_budget(1832, InferConfig(), room=900) == 900              # the context left
+    assert answer_budget(1832, InferConfig(max_new_tokens=512), room=900) == 512
+    assert answer_budget(300, InferConfig(max_new_tokens=512), room=900) == 300

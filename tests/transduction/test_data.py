@@ -80,3 +80,33 @@ def test_poisoned_solutions_change_nothing(arc1):
         prompts = [fmt.encode(q.pseudo_task).text for q in build_queries(ds.tasks[tid], InferConfig())]
         assert prompts == [fmt.encode(q.pseudo_task).text for q in build_queries(poisoned.tasks[tid], InferConfig())]
     assert {f.name for f in dataclasses.fields(Task)} == {"id", "train", "test_inputs"}  # no outputs to leak
+
+
+def test_auto_colour_permutation_follows_the_demonstrations(flip_task, grid):
+    """permute_colours="auto": a task whose outputs add no colour is permuted (as with True, byte for
+    byte); a task whose outputs introduce a colour (a fixed colour map) is not (as with False)."""
+    import pytest
+
+    from transduction.data import introduces_colours, permutes_colours
+
+    recolour = Task("recolour", (Pair(grid("12", "03"), grid("45", "06")), Pair(grid("1"), grid("4"))), (grid("2"),))
+    assert not introduces_colours(flip_task) and introduces_colours(recolour)
+    auto = DataConfig(permute_colours="auto")
+    assert permutes_colours(flip_task, auto) and not permutes_colours(recolour, auto)
+    for task, same_as in ((flip_task, True), (recolour, False)):
+        want = build_ttt_data(task, DataConfig(permute_colours=same_as)).digest()
+        assert build_ttt_data(task, auto).digest() == want, task.id
+    assert not any("colours:" in pt.name for pt in build_ttt_data(recolour, auto).examples)
+    # background 0 appearing in an output is not a new colour (a border of zeros)
+    border = Task("border", (Pair(grid("1"), grid("010")),), (grid("2"),))
+    assert not introduces_colours(border)
+    with pytest.raises(ValueError, match="permute_colours"):
+        DataConfig(permute_colours="sometimes")
+
+
+def test_auto_colour_permutation_from_the_command_line():
+    from arc_core.config import parse_overrides
+    from transduction.config import preset
+
+    assert preset("cpu-small", parse_overrides(["data.permute_colours=auto"])).data.permute_colours == "auto"
+    assert preset("cpu-small", parse_overrides(["data.permute_colours=false"])).data.permute_colours is False
