@@ -43,6 +43,7 @@ class StageResult:
     seconds: float
     samples: tuple[Any, ...] = ()  # induction SampleRecords drawn remotely, for the store's sample log
     worker: str = "local"
+    lost: str = ""  # a remote resource the stage used (a sampler actor) died: the executor retries it
 
     def __post_init__(self) -> None:
         assert (self.output is None) != (self.failure is None), "exactly one of output and failure"
