@@ -142,6 +142,9 @@ class RayExecutor:
                 samplers = rc.model_workers or (fit if gpus > 0 else int(n_cpu / (2 * cpus)))
                 samplers = max(1, min(samplers, n_tasks))
             left = int(n_cpu - samplers * cpus + 1e-9)
+            if left < 1:
+                raise ValueError(f"the cluster's {n_cpu:g} CPU(s) leave none for an induction actor beside {samplers} "
+                                 f"sampler(s) of ray.cpus_per_worker={cpus:g}: lower it or set ray.model_workers")
             return {"sampler": samplers, "induction": min(rc.sandbox_workers or max(1, left), n_tasks)}
         if serves_transduction(self.cfg):
             if not rc.model_workers and gpus > 0 and fit < rc.serve_workers + 1:
@@ -169,8 +172,9 @@ class RayExecutor:
         name = f"{role}-{self._made}"
         opts: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus}
         workdir = str((self.store.run_dir / "transduction").resolve())
-        if role == "sampler":  # threaded: it takes every induction actor's calls at once
-            opts["max_concurrency"] = self.cfg.ray.sandbox_workers + 2 + int(self.ray.cluster_resources().get("CPU", 1))
+        if role == "sampler":  # threaded: a call from each induction actor at once, plus `info`
+            n_cpu = int(self.ray.cluster_resources().get("CPU", 1))
+            opts["max_concurrency"] = max(rc.sandbox_workers, n_cpu) + 1
             args: tuple = (cfg.lm, rc.sample_batch_tasks, cfg.seed, threads, name)
         elif role == "inference":
             args = (cfg, threads, name)
@@ -199,7 +203,11 @@ class RayExecutor:
         for role, workers in self._pools.pop(stage, {}).items():
             for w in workers:
                 if role == "sampler":
-                    calls = self.ray.get(w.handle.backend_calls.remote())
+                    try:
+                        calls = self.ray.get(w.handle.backend_calls.remote())
+                    except self.ray.exceptions.RayActorError as e:  # died idle: nothing of the run is lost
+                        self.log(f"[yellow]ray: {w.name} ({w.where}) is gone: {type(e).__name__}[/yellow]")
+                        continue
                     self.log(f"ray: {w.name} sampled for {w.tasks} induction job(s) in {calls} backend call(s)")
                 self.ray.kill(w.handle)
 

@@ -53,10 +53,10 @@ class RequestBatcher:
 
     backend: Any
     max_calls: int
-    calls: int = 0
-    _cv: threading.Condition = field(default_factory=threading.Condition)
-    _pending: list[_Call] = field(default_factory=list)
-    _busy: bool = False
+    calls: int = field(default=0, init=False)
+    _cv: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _pending: list[_Call] = field(default_factory=list, init=False, repr=False)
+    _busy: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_calls < 1:

@@ -95,8 +95,9 @@ def _transduction_results(run_dir: Path) -> dict:
         out = {}
         for (tid, stage) in _stage_rows(run_dir / "run.sqlite"):
             if stage == "transduction":
-                r = store.result(tid, "transduction")
+                r = store.result(tid, "transduction")  # all but timings
                 out[tid] = {k: v for k, v in r.items() if k != "seconds"}
+                out[tid]["train"] = {k: v for k, v in r["train"].items() if k != "seconds"}
         return out
 
 

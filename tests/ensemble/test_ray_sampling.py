@@ -159,3 +159,15 @@ def test_served_transduction_needs_room_for_both_roles():
     ex.cfg, ex.ray = build_run_config("cpu-small", None, ["lm.backend=vllm"]), _FakeRay(16, 1)
     with pytest.raises(ValueError, match="gpus_per_worker=1 fits 1 on 1 GPU"):
         ex._layout("transduction", 10)
+
+
+def test_a_cluster_too_small_for_sampling_and_verifying_says_so():
+    from ensemble.config import build_run_config
+    from ensemble.ray_exec import RayExecutor
+
+    ex = RayExecutor.__new__(RayExecutor)
+    ex.cfg, ex.ray = build_run_config("cpu-small", None, ["ray.cpus_per_worker=2"]), _FakeRay(2, 0)
+    with pytest.raises(ValueError, match="leave none for an induction actor"):
+        ex._layout("induction", 10)  # instead of an actor that waits for a CPU forever
+    ex.cfg = build_run_config("cpu-small", None, [])
+    assert ex._layout("induction", 10) == {"sampler": 1, "induction": 1}
