@@ -332,6 +332,7 @@ class RayExecutor:
             return
         w.tasks += 1
         if w.role == "inference":
+            assert len(out) == len(f.items), f"{w.name} returned {len(out)} results for {len(f.items)} tasks"
             for t, result in zip(f.items, out):
                 yield t.pending.job.task, dataclasses.replace(result, seconds=result.seconds + t.seconds)
             return

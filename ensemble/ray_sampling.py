@@ -18,9 +18,10 @@ that honour per-request seeds (vLLM, OpenAI-compatible servers; on GPUs, vLLM's 
 results may still vary slightly with batch shape).
 
 `default_batch_tasks` per backend: vllm and openai merge 16 tasks' calls. hf keeps one call per
-task: its padded batches give results that depend on which rows share a batch (so merging would
-change the sampled texts against a local run), and one task's samples already fill its
-`lm.batch_size` rows, so a merged call saves nothing on the decoding steps.
+task: its left-padded batches give results that depend on which rows share a batch (the tiny test
+model's last-token logits for one prompt differ by 3.6e-7 alone vs padded beside a longer prompt,
+so a merged call could flip a sample at a near-tie against a local run), and one task's samples
+already fill its rows (`induction.batch_size` per request), so a merged call saves little.
 """
 from __future__ import annotations
 
