@@ -133,7 +133,7 @@ def test_sigkill_of_a_sampler_keeps_its_samples(tmp_path, ray_cluster, tiny_run_
     """The sampler actor dies mid-induction: the stage is retried once with a new sampler, the samples
     drawn before the kill are kept (not redrawn), and the answers are the local run's."""
     monkeypatch.setenv("COLUMNS", "400")
-    n = 40
+    n = 80  # ~2 s of sampling per task: the kill lands while the first task samples
     out = tmp_path / "ray-sampler-kill"
     args = tiny_run_args(out) + ["--ray", "--no-transduction", "--set", f"induction.n_samples={n}"]
     codes: list[int] = []
