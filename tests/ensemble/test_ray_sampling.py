@@ -171,3 +171,54 @@ def test_a_cluster_too_small_for_sampling_and_verifying_says_so():
         ex._layout("induction", 10)  # instead of an actor that waits for a CPU forever
     ex.cfg = build_run_config("cpu-small", None, [])
     assert ex._layout("induction", 10) == {"sampler": 1, "induction": 1}
+
+
+class FailsOnTask:
+    """A serving backend that answers with the identity grid text, and raises on any call holding a
+    request of the task whose prompts are `bad` (e.g. an adapter that cannot be loaded)."""
+
+    name = "fake"
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad, self.calls = bad, []
+
+    def generate(self, requests):
+        self.calls.append(len(requests))
+        if any(r.prompt in self.bad for r in requests):
+            raise RuntimeError("adapter cannot be loaded")
+        return [GenerationResult(("12\n21",), 1, (1,), (FinishReason.STOP,)) for _ in requests]
+
+
+def test_inference_actor_batch_failure_fails_only_the_bad_task(embedded_tokenizer):
+    """`InferenceWorker.run` (without Ray): several trained tasks in one serving call; when that call
+    fails, each task is redone alone and only the one at fault records a failure."""
+    from arc_core.datasets import load_dataset
+    from transduction.formats import get_format
+    from transduction.pipeline import TrainedTask, query_plan
+    from transduction.predict import prediction_requests
+
+    from ensemble.config import build_run_config
+    from ensemble.ray_workers import InferenceWorker
+
+    cfg = build_run_config("cpu-small", None, ["transduction.infer.score_views=0"])
+    tc = cfg.transduction
+    ds = load_dataset("arc1/training").select(["6150a2bd", "0d3d703e", "25ff71a9"])
+    trained = []
+    for tid in ds.ids():
+        task = ds.tasks[tid]
+        plan = query_plan(task, embedded_tokenizer, tc, 8192)
+        trained.append(TrainedTask(task, {"n_examples": 0}, None, plan, None, (), False,
+                                   {"data": 0.0, "train": 0.0, "dfs": 0.0}))
+    bad_task = trained[1]
+    prompts, _ = prediction_requests(bad_task.task, bad_task.plan.queries, get_format(tc.data.format),
+                                     embedded_tokenizer, tc.infer, None, bad_task.plan.budgets)
+    worker = InferenceWorker.__new__(InferenceWorker)  # its engine is the fake: no model loaded
+    worker.cfg, worker.name, worker.batches = cfg, "inference-test", []
+    worker.backend, worker.tokenizer = FailsOnTask(set(prompts)), embedded_tokenizer
+    results = worker.run(trained)
+    assert [r.task_id for r in results] == [t.task.id for t in trained]
+    assert [r.failure is None for r in results] == [True, False, True]
+    assert "adapter cannot be loaded" in results[1].failure.message
+    assert len(worker.backend.calls) == 1 + 3  # the merged call, then each task alone
+    for r in (results[0], results[2]):  # the fake's answer, parsed (and mapped back per view)
+        assert r.output.candidates and all(c.grid.shape == (2, 2) for c, _ in r.output.candidates)
