@@ -62,6 +62,10 @@ def test_ray_run_equals_local_run(tmp_path, ray_cluster, tiny_run_args, tiny_ref
     # Induction samples on a sampler actor and verifies on a 1-CPU induction actor (its sandbox).
     assert "<- induction 6150a2bd via sampler-" in err and "ray: induction-" in err
     assert "sampled for 2 induction job(s)" in err
+    # The store too: every sample (key and text) and every stage result but timings.
+    assert _sample_texts(out) == _sample_texts(tiny_reference_run)
+    for stage in ("induction", "transduction"):
+        assert _stage_results(out, stage) == _stage_results(tiny_reference_run, stage)
     rows = _stage_rows(out / "run.sqlite")
     assert rows and all(st == "done" and n == 1 for st, n in rows.values()), rows
     # Resuming the finished run recomputes nothing.
@@ -88,17 +92,36 @@ def test_served_transduction_equals_local_run(tmp_path, ray_cluster, tiny_run_ar
     assert _transduction_results(out) == _transduction_results(tiny_reference_run)
 
 
-def _transduction_results(run_dir: Path) -> dict:
+_TIMINGS = ("seconds", "timings", "wall_s", "cpu_s")
+
+
+def _untimed(obj):
+    """`obj` without timing fields at any depth (the one thing two runs never share)."""
+    if isinstance(obj, dict):
+        return {k: _untimed(v) for k, v in obj.items() if k not in _TIMINGS}
+    if isinstance(obj, list):
+        return [_untimed(v) for v in obj]
+    return obj
+
+
+def _stage_results(run_dir: Path, stage: str) -> dict:
+    """Each task's stored result of `stage`, all but its timings."""
     from ensemble.store import RunStore
 
     with RunStore(run_dir) as store:
-        out = {}
-        for (tid, stage) in _stage_rows(run_dir / "run.sqlite"):
-            if stage == "transduction":
-                r = store.result(tid, "transduction")  # all but timings
-                out[tid] = {k: v for k, v in r.items() if k != "seconds"}
-                out[tid]["train"] = {k: v for k, v in r["train"].items() if k != "seconds"}
-        return out
+        return {tid: _untimed(store.result(tid, stage))
+                for (tid, s) in _stage_rows(run_dir / "run.sqlite") if s == stage}
+
+
+def _transduction_results(run_dir: Path) -> dict:
+    return _stage_results(run_dir, "transduction")
+
+
+def _sample_texts(run_dir: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(run_dir / "run.sqlite")
+    rows = sorted((k, json.loads(j)["text"]) for k, j in con.execute("SELECT key, json FROM sample_log"))
+    con.close()
+    return rows
 
 
 def test_sigkill_of_a_busy_worker_retries_only_its_stage(tmp_path, ray_cluster, tiny_run_args, tiny_reference_run):
