@@ -28,7 +28,7 @@ from arc_core.task import Task
 
 from ensemble import stages
 from ensemble.config import RunConfig
-from ensemble.executor import StageResult, execute
+from ensemble.executor import StageResult, capture, execute
 
 def serves_transduction(cfg: RunConfig) -> bool:
     """Whether transduction on Ray splits into TTT actors and inference actors (`ray.transduction_serving`:
@@ -107,14 +107,10 @@ class StageWorker:
 
     def train(self, job: Job) -> Any:
         """A TTT actor's step: the task's `TrainedTask`, or the `StageResult` of its failure."""
-        out: list[Any] = []
-
-        def step() -> Any:
-            out.append(self.solvers.transduction_train(job.task))
-            return stages.StageOutput(note="trained")
-
-        result = execute(job.task.id, self.stage, step, self.name)
-        return out[0] if result.failure is None else result
+        trained, failure, seconds = capture(lambda: self.solvers.transduction_train(job.task))
+        if failure is None:
+            return trained
+        return StageResult(job.task.id, self.stage, None, failure, seconds, (), self.name)
 
 
 class InferenceWorker:
