@@ -43,6 +43,7 @@ class StageResult:
     seconds: float
     samples: tuple[Any, ...] = ()  # induction SampleRecords drawn remotely, for the store's sample log
     worker: str = "local"
+    lost: str = ""  # a remote resource the stage used (a sampler actor) died: the executor retries it
 
     def __post_init__(self) -> None:
         assert (self.output is None) != (self.failure is None), "exactly one of output and failure"
@@ -58,18 +59,22 @@ def failure_reason(e: BaseException) -> FailureReason:
     return FailureReason.EXCEPTION
 
 
-def execute(task_id: str, stage: str, fn: Callable[[], StageOutput], worker: str = "local",
-            samples: Callable[[], Sequence[Any]] = tuple) -> StageResult:
-    """Run one stage function; an exception (MemoryError included) becomes a `StageFailure`.
-    KeyboardInterrupt is not caught."""
+def capture(fn: Callable[[], Any]) -> tuple[Any, StageFailure | None, float]:
+    """(value, None, seconds) of `fn()`, or (None, its failure, seconds): an exception (MemoryError
+    included) becomes a `StageFailure`. KeyboardInterrupt is not caught."""
     t0 = time.perf_counter()
     try:
-        out = fn()
+        return fn(), None, time.perf_counter() - t0
     except Exception as e:
         detail = "".join(traceback.format_exception(e)[-6:])
-        failure = StageFailure(failure_reason(e), f"{type(e).__name__}: {e}", detail)
-        return StageResult(task_id, stage, None, failure, time.perf_counter() - t0, tuple(samples()), worker)
-    return StageResult(task_id, stage, out, None, time.perf_counter() - t0, tuple(samples()), worker)
+        return None, StageFailure(failure_reason(e), f"{type(e).__name__}: {e}", detail), time.perf_counter() - t0
+
+
+def execute(task_id: str, stage: str, fn: Callable[[], StageOutput], worker: str = "local",
+            samples: Callable[[], Sequence[Any]] = tuple) -> StageResult:
+    """Run one stage function (`capture`) into a `StageResult`."""
+    out, failure, seconds = capture(fn)
+    return StageResult(task_id, stage, out, failure, seconds, tuple(samples()), worker)
 
 
 def crashed(task_id: str, stage: str, message: str, seconds: float, worker: str) -> StageResult:

@@ -106,12 +106,15 @@ class Solvers:
 
     `store` is None on a remote worker (`ensemble.ray_exec`): it then gets the sample log with each
     induction call, writes adapters under `workdir`, and the driver decides TTT skips (`ttt_skip`).
+    `remote_models`: the models that sample (induction) or serve adapters (transduction) live in
+    other actors: induction loads only its sandbox and gets a backend with each call; transduction
+    loads only the training model (`transduction_train`).
     """
 
     def __init__(self, cfg: RunConfig, store: RunStore | None, programs_file: Path | None = None,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, remote_models: bool = False) -> None:
         assert store is not None or workdir is not None, "a worker without a store needs a workdir"
-        self.cfg, self.store = cfg, store
+        self.cfg, self.store, self.remote_models = cfg, store, remote_models
         self.workdir = workdir if workdir is not None else store.run_dir / "transduction"
         self._backend: Any = None
         self._sandbox: Any = None
@@ -177,7 +180,7 @@ class Solvers:
             if prelude and not sb_cfg.prelude_path:
                 sb_cfg = dataclasses.replace(sb_cfg, prelude_path=prelude)
             self._sandbox = Sandbox(sb_cfg).__enter__()
-        if self._backend is None and self.cfg.induction.n_samples > 0:
+        if self._backend is None and self.cfg.induction.n_samples > 0 and not self.remote_models:
             from arc_lm import load_backend
 
             self._backend = load_backend(self.cfg.lm)
@@ -187,13 +190,18 @@ class Solvers:
         """(import file hash, this task's imported texts) from `--programs`."""
         return self._import_hash, tuple(self._imported.get(task_id, ()))
 
-    def induction(self, task: Task, log: Any = None, imported: tuple[str, tuple[str, ...]] | None = None) -> StageOutput:
-        """`log`: the sample log (default: the store's); `imported`: as `imported()` (default: ours)."""
+    def induction(self, task: Task, log: Any = None, imported: tuple[str, tuple[str, ...]] | None = None,
+                  backend: Any = None) -> StageOutput:
+        """`log`: the sample log (default: the store's); `imported`: as `imported()` (default: ours);
+        `backend`: what to sample with (default: the `lm` backend loaded here)."""
         from induction.pipeline import induce_task
 
         from ensemble.sample_log import SqliteSampleLog
 
-        backend, sandbox = self._induction_resources()
+        loaded, sandbox = self._induction_resources()
+        backend = backend if backend is not None else loaded
+        if self.cfg.induction.n_samples > 0 and backend is None:
+            raise ValueError("induction samples a model, but this worker has no backend to sample with")
         import_hash, texts = imported if imported is not None else self.imported(task.id)
         result = induce_task(task, backend, sandbox, self.cfg.induction,
                              log if log is not None else SqliteSampleLog(self.store),
@@ -208,12 +216,21 @@ class Solvers:
             return skipped
         from transduction.pipeline import transduce_task
 
+        assert not self.remote_models, "adapters are served elsewhere: call transduction_train"
         result = transduce_task(task, self._transduction_model(), self.cfg.transduction, self.workdir)
         return transduction_output(task, result)
+
+    def transduction_train(self, task: Task) -> Any:
+        """TTT, query plan and DFS of a task (`transduction.pipeline.TrainedTask`), its adapter saved for
+        an inference actor to serve (`transduction.pipeline.finish_tasks`)."""
+        from transduction.pipeline import train_task
+
+        return train_task(task, self._transduction_model(), self.cfg.transduction, self.workdir, serve=True)
 
     def _transduction_model(self) -> Any:
         if self._model is None:
             from transduction.pipeline import TransductionModel
 
-            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device, lm=self.cfg.lm)
+            lm = None if self.remote_models else self.cfg.lm  # None: the training model only
+            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device, lm=lm)
         return self._model

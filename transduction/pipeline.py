@@ -7,6 +7,10 @@ runner can persist it):
   -> vote (VoteTables, rule infer.voting) -> run_dfs (DFS hits, infer.dfs_views > 0)
   -> score (augmentation log-probs of each pooled candidate) -> make_candidates (ranked by
   infer.ranking, transduction.selection)
+`transduce_task` = `train_task` (data, TTT, plan, DFS on the training model; a `TrainedTask`, plain
+data) then inference/vote/score: in place on the training model, or, when a backend serves the saved
+adapters, `finish_tasks`, which takes several trained tasks in one backend call (the ensemble's Ray
+inference actors call it with many tasks; one task here).
 
 `TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
 (peft), its tokenizer, and the inference backend: an arc_lm `HFBackend` over that same model (adapter
@@ -252,9 +256,26 @@ class TransductionResult:
         )
 
 
-def transduce_task(task: Task, model: TransductionModel, config: TransductionConfig,
-                   workdir: str | Path) -> TransductionResult:
-    """TTT (per the mode) + augmented inference + voting (+ scoring) for one task."""
+@dataclass(frozen=True)
+class TrainedTask:
+    """A task after its TTT step (data, adapter, query plan, DFS), as data: what a serving backend
+    needs to finish it (`finish_tasks`), possibly in another process and together with other tasks.
+    `adapter` is the saved adapter directory to serve (None: the base model)."""
+
+    task: Task
+    data: dict[str, Any]
+    train: TrainRecord | None
+    plan: QueryPlan
+    adapter: str | None
+    hits: tuple[DFSHit, ...]
+    dfs_capped: bool
+    seconds: dict[str, float]
+
+
+def train_task(task: Task, model: TransductionModel, config: TransductionConfig, workdir: str | Path,
+               serve: bool = False) -> TrainedTask:
+    """TTT (per the mode), the query plan and DFS for one task, on the HF training model; with `serve`
+    the adapter directory a serving backend will use is resolved (it must have been saved)."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     data = make_ttt_data(task, model.tokenizer, config) if config.train.mode == "per-task" else None
@@ -262,23 +283,57 @@ def transduce_task(task: Task, model: TransductionModel, config: TransductionCon
     clock = time.perf_counter()
     record = run_ttt(task, model, config, workdir, data)
     seconds["train"] = time.perf_counter() - clock
-    adapter = served_adapter(workdir, task.id, config, record, SHARED_ID) if model.served else None
-    clock = time.perf_counter()
+    adapter = served_adapter(workdir, task.id, config, record, SHARED_ID) if serve else None
     plan = query_plan(task, model.tokenizer, config, context_length(config.infer, model.model, model.tokenizer))
-    predictions = run_inference(task, model, config, plan, adapter)
-    seconds["predict"] = time.perf_counter() - clock
-    tables = vote(task, predictions, config.infer.voting)
     clock = time.perf_counter()
-    hits, capped = run_dfs(task, model, config)
+    hits, capped = run_dfs(task, model, config)  # reads only the model: order-free w.r.t. inference
     seconds["dfs"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    scores = score(task, tables, model, config, hits, adapter)
-    seconds["score"] = time.perf_counter() - clock
     stats: dict[str, Any] = {"n_examples": 0}
     if data is not None:
         stats = {"n_examples": len(data.examples), "digest": data.digest(), "n_candidates": data.n_candidates,
                  "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
                  **data.breakdown()}
     stats["inference"] = plan.summary()
-    return TransductionResult(task.id, stats, record, predictions, tables, scores,
-                              make_candidates(task, tables, scores, config, hits), seconds, hits, capped)
+    return TrainedTask(task, stats, record, plan, adapter, tuple(hits), capped, seconds)
+
+
+def _result(t: TrainedTask, predictions: list[Prediction], tables: list[VoteTable],
+            scores: dict[int, list[float]] | None, config: TransductionConfig,
+            predict_s: float, score_s: float) -> TransductionResult:
+    seconds = {"data": t.seconds["data"], "train": t.seconds["train"], "predict": predict_s,
+               "dfs": t.seconds["dfs"], "score": score_s}
+    hits = list(t.hits)
+    return TransductionResult(t.task.id, t.data, t.train, predictions, tables, scores,
+                              make_candidates(t.task, tables, scores, config, hits), seconds, hits, t.dfs_capped)
+
+
+def finish_tasks(trained: Sequence[TrainedTask], backend: Any, tokenizer: Any,
+                 config: TransductionConfig) -> list[TransductionResult]:
+    """Inference, voting, scoring and candidates of several trained tasks on a backend that serves their
+    saved adapters: one `generate` and one `score` call for all of them (`transduction.serving`).
+    Per-task seconds of the shared calls are the call's time split evenly."""
+    clock = time.perf_counter()
+    predictions = predict_tasks([InferenceJob(t.task, t.adapter, t.plan) for t in trained], backend, tokenizer, config)
+    predict_s = (time.perf_counter() - clock) / max(1, len(trained))
+    tables = [vote(t.task, p, config.infer.voting) for t, p in zip(trained, predictions)]
+    clock = time.perf_counter()
+    scores = score_tasks([ScoreJob(t.task, tuple(tb), t.adapter, t.hits) for t, tb in zip(trained, tables)],
+                         backend, tokenizer, config)
+    score_s = (time.perf_counter() - clock) / max(1, len(trained))
+    return [_result(t, p, tb, s, config, predict_s, score_s)
+            for t, p, tb, s in zip(trained, predictions, tables, scores)]
+
+
+def transduce_task(task: Task, model: TransductionModel, config: TransductionConfig,
+                   workdir: str | Path) -> TransductionResult:
+    """TTT (per the mode) + augmented inference + voting (+ scoring) for one task."""
+    trained = train_task(task, model, config, workdir, serve=model.served)
+    if model.served:
+        return finish_tasks([trained], model.backend, model.tokenizer, config)[0]
+    clock = time.perf_counter()
+    predictions = run_inference(task, model, config, trained.plan)
+    predict_s = time.perf_counter() - clock
+    tables = vote(task, predictions, config.infer.voting)
+    clock = time.perf_counter()
+    scores = score(task, tables, model, config, trained.hits)
+    return _result(trained, predictions, tables, scores, config, predict_s, time.perf_counter() - clock)
