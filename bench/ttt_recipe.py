@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ttt_select import cached, choose_tasks  # noqa: E402  (bench scripts share the task choice)
+from ttt_select import cached, choose_tasks, cpu_name, loadavg  # noqa: E402  (shared with that bench)
 
 # name -> overrides of the cpu-small preset (nested like transduction.config.TransductionConfig). Each
 # recipe sets both knobs it varies explicitly, so a recipe means the same whatever the preset says today:
@@ -180,7 +180,7 @@ def main() -> int:
             if (own(m, tid) / "loo.json").is_file():
                 return own(m, tid)
         return own(name, tid)
-    start, load_start = time.perf_counter(), " ".join(f"{x:.2f}" for x in os.getloadavg())
+    start, load_start = time.perf_counter(), loadavg()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if not args.report_only:
         from transduction.pipeline import TransductionModel
@@ -198,10 +198,8 @@ def main() -> int:
                 run_task(ds.tasks[tid], tm, cfgs[n], cache_of(n, tid))
                 print(tid, n, f"{time.perf_counter() - t0:.0f}s", flush=True)
     rows = {tid: {n: evaluate(ds.tasks[tid], ds.solutions[tid], cache_of(n, tid)) for n in names} for tid in chosen}
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?")
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": args.threads, "chosen": chosen, "when": when,
-            "load_start": load_start, "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": args.threads, "chosen": chosen, "when": when,
+            "load_start": load_start, "load": loadavg(),
             "k": {tid: len(ds.tasks[tid].train) for tid in chosen}}
     Path(args.out).write_text(report(rows, names, info))
     print(Path(args.out).read_text())

@@ -41,6 +41,15 @@ def choose_tasks(ds, n: int, side: int = 10) -> list[str]:
     return [tid for _, tid in sorted(ok)[:n]]
 
 
+def cpu_name() -> str:
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "?")
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def cached(path: Path, fn):
     """Run `fn` once; its JSON result and seconds are kept at `path`."""
     if path.is_file():
@@ -218,7 +227,7 @@ def main() -> int:
     cfg = preset("cpu-small", {"model": args.model} if args.model else None)
     cache = Path(args.cache)
     start = time.perf_counter()
-    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_start = loadavg()
     if not args.report_only:
         from arc_lm.models import load_hf_model
         from transduction.pipeline import TransductionModel
@@ -234,9 +243,7 @@ def main() -> int:
     for tid, r in rows.items():
         if r is not None:
             r["k"] = len(ds.tasks[tid].train)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?")
-    info = {"cpu": cpu, "cores": os.cpu_count(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "load": loadavg(),
             "chosen": chosen, "load_start": load_start}
     Path(args.out).write_text(report(rows, args, info))
     print(Path(args.out).read_text())
