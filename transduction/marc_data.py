@@ -24,6 +24,7 @@ Test outputs never enter: the input is a `Task`.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -34,7 +35,7 @@ from arc_core.grid import Grid, GridError
 from arc_core.task import Pair, Task
 from arc_core.transforms import DIHEDRAL, TRAINING_ONLY, ArrayFn, ColourMap, translate
 from transduction.config import DataConfig
-from transduction.data import Base, TTTData, leave_one_out, leave_two_out, task_seed
+from transduction.data import Base, TTTData, leave_one_out, leave_two_out, permutes_colours, task_seed
 from transduction.formats import PseudoTask
 
 # marc's get_augmenters(basic, size, chain, repeat) in its order, by our transform names.
@@ -136,6 +137,7 @@ def _take(pool: Iterable[PseudoTask], n: int, cfg: DataConfig, length_fn: Callab
 
 def build_marc_data(task: Task, cfg: DataConfig, length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
     """Recipe "marc" (see the module docstring)."""
+    cfg = dataclasses.replace(cfg, permute_colours=permutes_colours(task, cfg))  # "auto" decided per task
     rng = np.random.default_rng(task_seed(cfg.seed, task.id + "/marc"))
     stats = {"n_candidates": 0, "n_too_large": 0, "n_too_long": 0, "n_duplicates": 0}
     loo = augmented_set(leave_one_out(task.train), cfg, rng, stats)

@@ -98,3 +98,16 @@ def test_translate_is_cyclic_and_keeps_the_shape():
     a = np.arange(12).reshape(3, 4)
     assert np.array_equal(translate(a, (1, 5)), np.roll(a, (1, 1), axis=(0, 1)))
     assert translate(a, (3, 0)).shape == a.shape and np.array_equal(translate(a, (3, 0)), a)
+
+
+def test_auto_colour_permutation_applies_to_the_marc_recipe_too():
+    """permute_colours="auto" is decided per task in both recipes: a task whose outputs introduce a
+    colour gets marc's data without colour permutation, byte for byte."""
+    def g(*rows):
+        return Grid(tuple(tuple(int(c) for c in r) for r in rows))
+
+    recolour = Task("recolour", (Pair(g("12", "03"), g("45", "06")), Pair(g("1"), g("4")), Pair(g("3"), g("6"))),
+                    (g("2"),))
+    auto = build_ttt_data(recolour, DataConfig(recipe="marc", permute_colours="auto"))
+    assert auto.digest() == build_ttt_data(recolour, DataConfig(recipe="marc", permute_colours=False)).digest()
+    assert not any("colours:" in pt.name for pt in auto.examples)
