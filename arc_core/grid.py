@@ -49,6 +49,8 @@ def _problem(obj: object) -> str | None:
                 return f"row 0 has {width} cells, expected 1..{MAX_SIDE}"
         elif len(row) != width:
             return f"ragged: row {r} has {len(row)} cells, row 0 has {width}"
+        if all(type(v) is int for v in row) and 0 <= min(row) and max(row) < N_COLOURS:
+            continue  # the common case (JSON ints), checked without the per-cell loop below
         for c, v in enumerate(row):
             # bool is an int subclass; a JSON `true` is not a colour.
             if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):

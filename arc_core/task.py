@@ -43,6 +43,12 @@ class Task:
         demo = tuple(g for p in self.train for g in (p.input, p.output))
         return demo + self.test_inputs
 
+    @property
+    def cells(self) -> int:
+        """Cells in every grid a solver sees: the task's size, which its prompt length (and so the
+        cost of most solver stages) grows with. Schedulers order work by it, largest first."""
+        return sum(g.height * g.width for g in self.all_grids())
+
 
 @dataclass(frozen=True)
 class Dataset:

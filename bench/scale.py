@@ -6,8 +6,9 @@ command: start-up, model loads, every stage, outputs):
   a light setting derived from the `cpu-demo` transduction settings (3 pseudo-tasks instead of 24,
   one inference transform instead of 3, 24 new tokens) so the three runs fit in ~10 minutes;
 - sandbox: induction only, an import (`--programs`) of 2,000 generated response texts over the
-  same 8 tasks (250 each, from bench/induction.py's generator: duplicates, noise, broken texts),
-  so the work is extraction, dedupe and sandbox verification;
+  same 8 tasks (250 each, from bench/induction.py's generator: noise, wrappers, ~10% broken), each
+  made a distinct program (an unused `variant = k` line), so the sandbox runs every one of them
+  (extraction, dedupe, then sandbox verification of ~1,800 programs);
 - sampling: induction only, 4 samples of <= 96 tokens per task from the embedded model: on Ray a
   sampler actor samples and a 1-CPU induction actor verifies (2 CPUs hold one of each, so only
   local vs Ray is measured: the overhead and identical answers of the split).
@@ -24,6 +25,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,12 +50,23 @@ WORKERS_KEY = {"ttt": "ray.model_workers", "sandbox": "ray.sandbox_workers", "sa
 SETS = {"ttt": ["--no-induction", *TTT_SETS], "sampling": ["--no-transduction", *SAMPLING_SETS]}
 
 
-def _programs_file(path: Path, total: int) -> None:
+def _distinct(text: str, k: int) -> str:
+    """`text` with an unused assignment `variant = k` opening its `transform`: a program of its own
+    after de-duplication (the normal form keeps it), so the sandbox runs every one of them."""
+    return re.sub(r"(def transform\([^)]*\):)(\r?\n)", lambda m: f"{m[1]}{m[2]}    variant = {k}{m[2]}", text, count=1)
+
+
+def _programs_file(path: Path, total: int) -> int:
+    """`total` response texts over TASKS, every parseable one a distinct program; returns how many
+    distinct programs (texts with a `transform`) there are."""
     mod = _bench_induction()
-    per = total // len(TASKS)
+    per, distinct = total // len(TASKS), 0
     with open(path, "w") as f:
         for k, tid in enumerate(TASKS):
-            f.write(json.dumps({"task_id": tid, "responses": mod.generate_texts(per, seed=k)}) + "\n")
+            texts = [_distinct(t, i) for i, t in enumerate(mod.generate_texts(per, seed=k))]
+            distinct += sum("variant = " in t for t in texts)
+            f.write(json.dumps({"task_id": tid, "responses": texts}) + "\n")
+    return distinct
 
 
 def _run(workload: str, way: str, extra: list[str], out: Path, log: Path, address: str) -> float:
@@ -112,7 +125,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         tmpd = Path(tmp)
         progs = tmpd / "programs.jsonl"
-        _programs_file(progs, args.programs)
+        n_distinct = _programs_file(progs, args.programs)
         for workload in args.workloads.split(","):
             if workload == "sandbox":
                 extra = ["--no-transduction", "--programs", str(progs), *sum((["--set", s] for s in SANDBOX_SETS), [])]
@@ -128,11 +141,12 @@ def main() -> None:
                 print(f"{workload} {way}: {walls[way]:.1f}s wall, stages {busy[way]:.1f}s, "
                       f"submission {digests[way]}", flush=True)
             load1 = Path("/proc/loadavg").read_text().split()[:3]  # each workload is written when done
-            _write(args.out, t_start, load0, load1, [(workload, walls, digests, busy)], args.programs)
+            _write(args.out, t_start, load0, load1, [(workload, walls, digests, busy)], args.programs, n_distinct)
     ray.shutdown()
 
 
-def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list, n_programs: int) -> None:
+def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list, n_programs: int,
+           n_distinct: int) -> None:
     lines = [f"## scale bench, {when}", "",
              f"- machine: {_machine()}",
              f"- load average (1/5/15 min) at start {'/'.join(load0)}, at end {'/'.join(load1)} "
@@ -140,7 +154,8 @@ def _write(path: Path, when: str, load0: list[str], load1: list[str], rows: list
              f"- tasks: {', '.join(TASKS)} (arc1/training, every grid 3x3)",
              f"- ttt: `--preset cpu-small --no-induction` + {' '.join('--set ' + s for s in TTT_SETS)} "
              "(light: cpu-small's transduction settings with 3 pseudo-tasks x 2 epochs = 6 steps, 1 transform, 24 new tokens)",
-             f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, {n_programs // len(TASKS)} per task) + "
+             f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, {n_programs // len(TASKS)} per task, {n_distinct} of them distinct programs with a "
+             "`transform`, the rest broken) + "
              f"{' '.join('--set ' + s for s in SANDBOX_SETS)}",
              f"- sampling: `--preset cpu-small --no-transduction` + {' '.join('--set ' + s for s in SAMPLING_SETS)} "
              "(Ray: one sampler actor + one 1-CPU induction actor)",

@@ -23,6 +23,8 @@ stage output or failure, plus induction samples it drew) comes back for the runn
 - Answers do not depend on placement or batching: every seed is derived from the task
   (`transduction.data.task_seed`, induction's per-batch seeds) and each actor seeds its process
   like the runner does.
+- Order: a stage's tasks are dispatched largest first (`Task.cells`), so the slowest tasks do not
+  start last and leave the rest of the cluster idle at the end of a run.
 - Progress: the runner's bars count committed stages (ETA from their rate); each dispatch, death
   and retry is logged with the worker's name, node and pid.
 """
@@ -248,7 +250,9 @@ class RayExecutor:
         pools = self._pools[stage]
         role = next(r for r in _MAIN_ROLES if r in pools)
         main, serve = pools[role], pools.get("inference")
-        queue = deque(_Pending(self._job(stage, t)) for t in tasks)
+        # Largest tasks first (stable for ties): a big task started last would leave the other
+        # workers idle at the end. Answers do not depend on the order; results commit as they come.
+        queue = deque(_Pending(self._job(stage, t)) for t in sorted(tasks, key=lambda t: -t.cells))
         trained: deque[_Trained] = deque()
         inflight: dict[Any, _Flight] = {}
         while queue or trained or inflight:

@@ -128,14 +128,9 @@ class Solvers:
                 raise ValueError("--programs imports induction samples, but induction is switched off")
             from induction.samples import read_program_file
 
-            from induction.prepare import prepare
-
             loaded = read_program_file(programs_file)
             self._import_hash, self._imported = loaded.file_hash, loaded.texts
             store.set_meta("import_rejected_lines", [list(r) for r in loaded.rejected])
-            # Before any model or sandbox exists: the extraction workers fork from a lean process.
-            self._prepared = prepare((t for ts in loaded.texts.values() for t in ts),
-                                     cfg.induction.max_response_chars, cfg.induction.workers)
 
     def __enter__(self) -> Solvers:
         return self
@@ -170,6 +165,14 @@ class Solvers:
     # ---- induction ------------------------------------------------------------------------------
 
     def _induction_resources(self) -> tuple[Any, Any]:
+        if self._imported and self._prepared is None:
+            # Here, not when the file is read: only a solver that runs induction itself pays for it (a
+            # Ray driver ships the texts to its actors), and before any model or sandbox exists, so the
+            # extraction workers fork from a lean process.
+            from induction.prepare import prepare
+
+            self._prepared = prepare((t for ts in self._imported.values() for t in ts),
+                                     self.cfg.induction.max_response_chars, self.cfg.induction.workers)
         if self._sandbox is None:
             import dataclasses
 

@@ -119,6 +119,13 @@ def test_parse_task_returns_task_and_outputs_separately():
     assert sols == (Grid.parse([[0, 3]]), Grid.parse([[0, 4]]))
 
 
+def test_task_cells_counts_what_a_solver_sees_never_test_outputs():
+    task, _ = parse_task(TASK, "x", "f.json")
+    assert task.cells == 4 * 2 + 2 * 2  # four 1x2 demonstration grids, two 1x2 test inputs
+    bigger = {**TASK, "test": [{"input": [[3, 0, 0], [0, 0, 0]], "output": [[0]]}]}
+    assert parse_task(bigger, "y", "f.json")[0].cells == 4 * 2 + 6  # its 1x1 test output not counted
+
+
 def _bad(**changes):
     task = json.loads(json.dumps(TASK))
     for path, value in changes.items():

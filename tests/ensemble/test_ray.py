@@ -62,6 +62,8 @@ def test_ray_run_equals_local_run(tmp_path, ray_cluster, tiny_run_args, tiny_ref
     # Induction samples on a sampler actor and verifies on a 1-CPU induction actor (its sandbox).
     assert "<- induction 6150a2bd via sampler-" in err and "ray: induction-" in err
     assert "sampled for 2 induction job(s)" in err
+    # Largest task first (`Task.cells`): 25ff71a9 is listed second but is the bigger one.
+    assert err.index("<- transduction 25ff71a9") < err.index("<- transduction 6150a2bd")
     # The store too: every sample (key and text) and every stage result but timings.
     assert _sample_texts(out) == _sample_texts(tiny_reference_run)
     for stage in ("induction", "transduction"):
