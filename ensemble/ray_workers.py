@@ -77,7 +77,7 @@ class StageWorker:
         from ensemble.runner import seed_everything
 
         t0 = time.perf_counter()
-        seed_everything(cfg.seed, threads)
+        seed_everything(cfg.seed, threads, torch_too=stage == "transduction")  # induction actors hold no model
         self.stage, self.name = stage, name
         self.solvers = stages.Solvers(cfg, None, workdir=Path(workdir), remote_models=remote_models)
         self.solvers.prepare(stage)

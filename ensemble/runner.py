@@ -109,6 +109,15 @@ def seed_everything(seed: int, threads: int, torch_too: bool = True) -> None:
         torch.set_num_threads(threads)
 
 
+def _runs_a_model_here(cfg: RunConfig) -> bool:
+    """Whether this process loads a model: local transduction or local induction sampling. Otherwise
+    (on Ray the actors compute and each seeds its own process; a `--programs` import only runs the
+    sandbox) the run never imports torch, which costs about 2 s of start-up here."""
+    if cfg.ray.enabled:
+        return False
+    return cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0)
+
+
 def _needs_run(store: RunStore, task_id: str, stage: str, retry_failed: bool) -> bool:
     row = store.stage(task_id, stage)
     status = StageStatus(row["status"]) if row is not None else None
@@ -217,8 +226,7 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
     """Run (or resume) the benchmark into `run_dir`; returns the dataset run on."""
     console = console or Console(stderr=True)
     dataset = select_dataset(cfg)
-    # On Ray the actors compute, each seeding its own process: the driver never imports torch (~2 s).
-    seed_everything(cfg.seed, cfg.torch_threads, torch_too=not cfg.ray.enabled)
+    seed_everything(cfg.seed, cfg.torch_threads, torch_too=_runs_a_model_here(cfg))
     with RunStore(run_dir) as store:
         prepare_run_dir(store, cfg, dataset)
         write_outputs(store, dataset)  # complete from the start (placeholders)
