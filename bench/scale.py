@@ -8,7 +8,7 @@ whole command: start-up, model loads, every stage, outputs):
 - sandbox: induction only, an import (`--programs`) of 2,000 generated response texts over the
   same 8 tasks (250 each, from bench/induction.py's generator: noise, wrappers, ~10% broken), each
   made a distinct program (an unused `variant = k` line), so the sandbox runs every one of them
-  (extraction, dedupe, then sandbox verification of ~1,800 programs);
+  (extraction, dedupe, then sandbox verification of 1,782 programs);
 - sampling: induction only, 4 samples of <= 96 tokens per task from the embedded model: on Ray a
   sampler actor samples and a 1-CPU induction actor verifies (2 CPUs hold one of each, so only
   local vs Ray is measured: the overhead and identical answers of the split).
@@ -23,6 +23,7 @@ Run: `flock /tmp/arc-cpu.lock .venv/bin/python bench/scale.py` -> bench/results/
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -61,14 +62,15 @@ def _distinct(text: str, k: int) -> str:
 
 
 def _programs_file(path: Path, total: int) -> int:
-    """`total` response texts over TASKS, every parseable one a distinct program; returns how many
-    distinct programs (texts with a `transform`) there are."""
+    """`total` response texts over TASKS, every extractable one a distinct program; returns how many
+    programs the run's extraction will hand to the sandbox (`induction.extract.extract_program`, which
+    bench/induction.py imports: run as a script, `induction` here would name that file)."""
     mod = _bench_induction()
     per, distinct = total // len(TASKS), 0
     with open(path, "w") as f:
         for k, tid in enumerate(TASKS):
             texts = [_distinct(t, i) for i, t in enumerate(mod.generate_texts(per, seed=k))]
-            distinct += sum("variant = " in t for t in texts)
+            distinct += sum(mod.extract_program(t).ok for t in texts)
             f.write(json.dumps({"task_id": tid, "responses": texts}) + "\n")
     return distinct
 
@@ -82,6 +84,7 @@ def _command(workload: str, way: str, extra: list[str], out: Path, tasks: Sequen
     return cmd
 
 
+@functools.cache
 def _halves() -> tuple[list[str], list[str]]:
     """TASKS in two parts of about equal size (largest first, each to the lighter part): what two
     independent processes would each take."""
@@ -207,7 +210,7 @@ def _write(path: Path, when: str, load0: list[str], load1: list[str], workload: 
                      "24 new tokens)")
     elif workload == "sandbox":
         lines.append(f"- sandbox: `--preset cpu-small --no-transduction --programs` ({n_programs} texts, "
-                     f"{n_programs // len(TASKS)} per task, {n_distinct} of them distinct programs with a `transform`, "
+                     f"{n_programs // len(TASKS)} per task, {n_distinct} of them distinct programs that extract, "
                      f"the rest broken) + {' '.join('--set ' + s for s in SANDBOX_SETS)}")
     else:
         lines.append(f"- sampling: `--preset cpu-small --no-transduction` + {' '.join('--set ' + s for s in SAMPLING_SETS)} "
