@@ -31,6 +31,7 @@ from arc_core.grid import MAX_SIDE, Grid
 from arc_core.task import Task
 from transduction.config import InferConfig
 from transduction.formats import Format, PseudoTask
+from transduction.queries import build_queries
 
 # Two ways to cut a text into independently tokenisable pieces, both after each run of newlines:
 # "runs" keeps the run whole (Llama-3 makes "\n\n" one pre-token whatever follows); "gpt2" splits
@@ -200,8 +201,6 @@ def answer_budget(bound: int, cfg: InferConfig, room: int | None = None) -> int:
 def fit_queries(task: Task, queries: Sequence[Any], fmt: Format, counter: TokenCounter, sizes: AnswerSizes,
                 cfg: InferConfig, context: int) -> QueryPlan:
     """Budgets for `queries`; drops what cannot fit; adds leave-two-out fallbacks where needed."""
-    from transduction.predict import build_queries  # predict imports this module
-
     plan = QueryPlan(context, sizes.bound)
     _fit_into(plan, queries, fmt, counter, sizes, cfg, context)
     for ti in range(task.n_test):

@@ -153,14 +153,6 @@ def permutes_colours(task: Task, cfg: DataConfig) -> bool:
     return bool(cfg.permute_colours)
 
 
-def build_ttt_data(task: Task, cfg: DataConfig, length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
-    """The TTT pseudo-tasks of `task` by the recipe `cfg.recipe`. `length_fn` counts tokens."""
-    from transduction.marc_data import build_marc_data  # marc_data builds on this module
-
-    recipes = {"dihedral": build_dihedral_data, "marc": build_marc_data}
-    return recipes[cfg.recipe](task, cfg, length_fn)
-
-
 def build_dihedral_data(task: Task, cfg: DataConfig,
                         length_fn: Callable[[PseudoTask], int] | None = None) -> TTTData:
     """Recipe "dihedral": the pseudo-tasks described in the module docstring."""

@@ -33,10 +33,12 @@ from arc_core.task import Task
 from transduction.augscore import score_candidates
 from transduction.budget import AnswerSizes, QueryPlan, TokenCounter, context_length, fit_queries
 from transduction.config import TransductionConfig
-from transduction.data import TTTData, build_ttt_data, task_seed
+from transduction.data import TTTData, task_seed
+from transduction.recipes import build_ttt_data
 from transduction.formats import get_format
 from transduction.masks import TokenizedExample, count_tokens, tokenize_example
-from transduction.predict import Prediction, build_queries, predict
+from transduction.predict import Prediction, predict
+from transduction.queries import build_queries
 from transduction.serving import InferenceJob, ScoreJob, predict_tasks, score_tasks, served_adapter
 from transduction.train import TrainRecord, adapter_dir, attach_lora, load_adapter, train_adapter
 from transduction.dfs import DFSHit, SearchConfig, dfs_views

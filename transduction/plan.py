@@ -24,9 +24,9 @@ from typing import Any
 from arc_core.task import Task
 from transduction.budget import AnswerSizes, TokenCounter, fit_queries
 from transduction.config import TransductionConfig
-from transduction.data import build_ttt_data
+from transduction.recipes import build_ttt_data
 from transduction.formats import get_format
-from transduction.predict import build_queries
+from transduction.queries import build_queries
 
 # Parameter counts of released checkpoints this project's presets name (from their model cards).
 KNOWN_PARAMS: dict[str, float] = {

@@ -31,7 +31,8 @@ from transduction.budget import QueryPlan
 from transduction.config import TransductionConfig
 from transduction.formats import get_format
 from transduction.dfs import DFSHit
-from transduction.predict import Prediction, build_queries, parse_predictions, prediction_requests
+from transduction.predict import Prediction, parse_predictions, prediction_requests
+from transduction.queries import build_queries
 from transduction.selection import pool
 from transduction.train import TrainRecord, adapter_dir
 from transduction.voting import VoteTable

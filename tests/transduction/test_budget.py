@@ -11,7 +11,8 @@ from arc_lm.api import FinishReason, GenerationResult
 from transduction.budget import AnswerSizes, TokenCounter, fit_queries, plausible_shape
 from transduction.config import InferConfig
 from transduction.formats import ParseStatus, PseudoTask, get_format
-from transduction.predict import build_queries, predict
+from transduction.predict import predict
+from transduction.queries import build_queries
 
 
 def _random_grid(rng, h, w):

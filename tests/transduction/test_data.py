@@ -6,9 +6,10 @@ import dataclasses
 from arc_core.grid import Grid
 from arc_core.task import Dataset, Pair, Task
 from transduction.config import DataConfig, InferConfig
-from transduction.data import TTTData, build_ttt_data, leave_one_out, leave_two_out
+from transduction.data import TTTData, leave_one_out, leave_two_out
+from transduction.recipes import build_ttt_data
 from transduction.formats import get_format
-from transduction.predict import build_queries
+from transduction.queries import build_queries
 
 
 def test_same_seed_same_bytes_other_seed_differs(arc1):

@@ -9,7 +9,7 @@ from arc_core.grid import Grid
 from arc_core.task import Pair, Task
 from arc_core.transforms import DIHEDRAL, TRAINING_ONLY, ColourMap, translate
 from transduction.config import DataConfig, preset
-from transduction.data import build_ttt_data
+from transduction.recipes import build_ttt_data
 from transduction.marc_data import MARC_AUGMENTERS
 
 PAPER = preset("paper-8b").data

@@ -7,7 +7,8 @@ from arc_core.transforms import PAPER_INFERENCE_TRANSFORMS, Augmentation
 from arc_lm.api import FinishReason, GenerationResult
 from transduction.config import InferConfig
 from transduction.formats import ParseStatus, get_format
-from transduction.predict import Prediction, build_queries, predict
+from transduction.predict import Prediction, predict
+from transduction.queries import build_queries
 
 
 class ScriptedBackend:
