@@ -22,3 +22,25 @@ def derive_seed(seed: int, *keys: object, bits: int = SEED_BITS) -> int:
     text = ":".join(str(part) for part in (seed, *keys))
     value = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
     return value >> (64 - bits)
+
+
+def seed_everything(seed: int, threads: int, torch_too: bool = True) -> None:
+    """Seed Python's and numpy's global generators and, with `torch_too`, torch's (and set its thread
+    count, which changes float reductions on CPU). Every process that computes a stage (the run
+    process, a Ray actor) calls it the same way, so answers do not depend on where a stage ran.
+    torch is imported only with `torch_too` (a process that loads no model never pays for it)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if not torch_too:
+        return
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)

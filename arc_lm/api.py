@@ -13,6 +13,10 @@ Conventions (the same for every backend):
 - `token_logprobs[i]` (when `logprobs=True`) are the log-probabilities of sample i's generated tokens
   under the model's unmodified distribution (before temperature / top-p).
 - `min_new_tokens` (an extension, default 0) suppresses end-of-sequence before that many tokens.
+- `group` (an extension, default ""): requests of different groups never share a padded batch. A
+  caller that sends several tasks' requests in one call sets it (e.g. to the task id), so that what a
+  task gets back never depends on which other tasks travelled with it (padding moves logits).
+  Backends without padded batches (vLLM's scheduler, HTTP servers) ignore it.
 """
 from __future__ import annotations
 
@@ -70,6 +74,7 @@ class GenerationRequest:
     adapter: str | None = None  # peft adapter directory, None = the model as loaded
     logprobs: bool = False
     min_new_tokens: int = 0
+    group: str = ""
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -131,6 +136,7 @@ class ScoreRequest:
     prompt: str
     continuations: tuple[str, ...]
     adapter: str | None = None
+    group: str = ""  # as GenerationRequest.group
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):

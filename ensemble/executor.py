@@ -1,28 +1,34 @@
-"""Where a solver stage runs: in this process (`LocalExecutor`) or on a cluster (`ensemble.ray_exec`).
+"""Where a stage runs: in this process (`LocalExecutor`) or on a Ray cluster (`ensemble.ray_exec`).
 
-An executor only *executes*: the runner owns the stage logic, the store, resume and failure
-recording. `Executor.run(stage, tasks, start, state)` calls `start(task_id)` just before a task's
-stage begins (the runner marks it started in the store; a stage resubmitted after its worker died is
-started again, so `starts` counts every attempt) and yields `(task, StageResult)` as stages end, in
-any order. A `StageResult` is plain data: the stage's `StageOutput` or the failure (reason and
-text), plus any induction samples drawn on a remote worker, for the runner, the only writer of the
-store, to commit.
+An executor only *executes* the runner's stage graph (`ensemble.graph`): the runner decides what is
+ready and what is skipped, owns the store, resume and failure recording. The protocol:
+`open(phase, counts)` loads what a phase needs; `submit(job)` queues a ready stage of a task;
+`next_result()` runs or waits for one and returns its `StageResult` (None once nothing is queued
+or running); `release(phase)` frees the phase's resources; `close()` everything. The executor calls
+`hooks.start(task_id, stage, worker)` just before an attempt of a stage begins (a stage resubmitted
+after its worker died starts again: the store counts attempts) and hands induction samples drawn
+elsewhere to `hooks.samples` as they arrive, so the runner, the only writer of the store, commits
+them at once.
+
+A `StageResult` is plain data: the stage's `StageOutput` or its failure (reason and text), plus, for
+a `train` stage run elsewhere, the adapter's files for the runner to write under RUN_DIR.
 """
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from arc_core.task import Task
-
 from ensemble import stages
-from ensemble.store import FailureReason, StageOutput
+from ensemble.graph import PRIORITY, Job
+from ensemble.store import LOCAL, FailureReason, StageOutput
 
-StartFn = Callable[[str], None]   # task id -> None (mark the stage started)
-StateFn = Callable[[str], None]   # a short state line for the progress bar
+
+class StopRun(RuntimeError):
+    """The executor cannot go on (e.g. its cluster is lost): the run stops, keeping what it has; the
+    stages in flight are recorded interrupted and a resume continues them."""
 
 
 @dataclass(frozen=True)
@@ -34,19 +40,30 @@ class StageFailure:
 
 @dataclass(frozen=True)
 class StageResult:
-    """A finished stage of one task, as data: exactly one of `output` and `failure` is set."""
+    """A finished stage of one task, as data: exactly one of `output` and `failure` is set.
+    `adapter`: a `train` stage's saved adapter as files (`transduction.train.adapter_files`), when it
+    was trained where RUN_DIR is not (the runner writes it there)."""
 
     task_id: str
     stage: str
     output: StageOutput | None
     failure: StageFailure | None
     seconds: float
-    samples: tuple[Any, ...] = ()  # induction SampleRecords drawn remotely, for the store's sample log
-    worker: str = "local"
-    lost: str = ""  # a remote resource the stage used (a sampler actor) died: the executor retries it
+    worker: str = LOCAL
+    adapter: dict[str, bytes] | None = None
 
     def __post_init__(self) -> None:
         assert (self.output is None) != (self.failure is None), "exactly one of output and failure"
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What an executor reports to the runner as it goes."""
+
+    start: Callable[[str, str, str], None]        # (task id, stage, worker): an attempt begins
+    samples: Callable[[Sequence[Any]], None] = lambda records: None  # induction samples drawn elsewhere
+    state: Callable[[str], None] = lambda line: None  # a short state line for the progress bar
+    log: Callable[[str], None] = lambda line: None
 
 
 def failure_reason(e: BaseException) -> FailureReason:
@@ -70,29 +87,42 @@ def capture(fn: Callable[[], Any]) -> tuple[Any, StageFailure | None, float]:
         return None, StageFailure(failure_reason(e), f"{type(e).__name__}: {e}", detail), time.perf_counter() - t0
 
 
-def execute(task_id: str, stage: str, fn: Callable[[], StageOutput], worker: str = "local",
-            samples: Callable[[], Sequence[Any]] = tuple) -> StageResult:
+def execute(task_id: str, stage: str, fn: Callable[[], StageOutput], worker: str = LOCAL) -> StageResult:
     """Run one stage function (`capture`) into a `StageResult`."""
     out, failure, seconds = capture(fn)
-    return StageResult(task_id, stage, out, failure, seconds, tuple(samples()), worker)
+    return StageResult(task_id, stage, out, failure, seconds, worker)
 
 
 def crashed(task_id: str, stage: str, message: str, seconds: float, worker: str) -> StageResult:
     """The result of a stage whose worker died every time it was tried."""
-    return StageResult(task_id, stage, None, StageFailure(FailureReason.CRASHED, message, ""), seconds, (), worker)
+    return StageResult(task_id, stage, None, StageFailure(FailureReason.CRASHED, message, ""), seconds, worker)
+
+
+def run_job(solvers: stages.Solvers, job: Job) -> StageOutput:
+    """Run `job` on `solvers` (in whichever process holds them)."""
+    if job.stage == "induction":
+        return solvers.induction(job.task)
+    if job.stage == "train":
+        return solvers.train(job.task)
+    if job.stage == "infer":
+        return solvers.infer(job.task, job.trained)
+    raise ValueError(f"unknown stage {job.stage!r}")
 
 
 class Executor(Protocol):
     load_seconds: dict[str, float]
 
-    def prepare(self, stage: str, n_tasks: int) -> None:
-        """Load what `stage` needs (models, sandboxes) for `n_tasks` tasks, before the first."""
+    def open(self, phase: str, counts: Mapping[str, int]) -> None:
+        """Load what `phase` needs for `counts[stage]` tasks of each of its stages."""
 
-    def run(self, stage: str, tasks: Sequence[Task], start: StartFn, state: StateFn) -> Iterator[tuple[Task, StageResult]]:
-        """Execute `stage` for each task; yield results as they end."""
+    def submit(self, job: Job) -> None:
+        """Queue a ready stage of a task."""
 
-    def release(self, stage: str) -> None:
-        """Free what `stage` held."""
+    def next_result(self) -> StageResult | None:
+        """The next finished stage (waiting for one), or None when nothing is queued or running."""
+
+    def release(self, phase: str) -> None:
+        """Free what `phase` held."""
 
     def close(self) -> None:
         """Free everything."""
@@ -100,26 +130,36 @@ class Executor(Protocol):
 
 @dataclass
 class LocalExecutor:
-    """Today's run: one task after another in this process, on `stages.Solvers`."""
+    """Stages one after another in this process, on `stages.Solvers`: of the queued jobs, the one of
+    the latest stage first (`graph.PRIORITY`), then in submission order."""
 
     solvers: stages.Solvers
+    hooks: Hooks
     load_seconds: dict[str, float] = field(init=False)
+    _queue: list[Job] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.load_seconds = self.solvers.load_seconds
 
-    def prepare(self, stage: str, n_tasks: int) -> None:
-        self.solvers.prepare(stage)
+    def open(self, phase: str, counts: Mapping[str, int]) -> None:
+        for stage, n in counts.items():
+            if n:
+                self.solvers.prepare(stage)
 
-    def run(self, stage: str, tasks: Sequence[Task], start: StartFn, state: StateFn) -> Iterator[tuple[Task, StageResult]]:
-        fn = getattr(self.solvers, stage)
-        for task in tasks:
-            state(task.id)
-            start(task.id)
-            yield task, execute(task.id, stage, lambda task=task: fn(task))
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
 
-    def release(self, stage: str) -> None:
-        self.solvers.release(stage)
+    def next_result(self) -> StageResult | None:
+        if not self._queue:
+            return None
+        job = max(self._queue, key=lambda j: PRIORITY[j.stage])  # first of the highest priority
+        self._queue.remove(job)
+        self.hooks.state(f"{job.stage} {job.task.id}")
+        self.hooks.start(job.task.id, job.stage, LOCAL)
+        return execute(job.task.id, job.stage, lambda: run_job(self.solvers, job))
+
+    def release(self, phase: str) -> None:
+        self.solvers.release(phase)
 
     def close(self) -> None:
         self.solvers.__exit__(None, None, None)

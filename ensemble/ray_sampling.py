@@ -126,9 +126,8 @@ class SamplerWorker:
     def __init__(self, lm: Any, batch_tasks: int, seed: int, threads: int, name: str) -> None:
         import time
 
+        from arc_core.seeds import seed_everything
         from arc_lm import load_backend
-
-        from ensemble.runner import seed_everything
 
         t0 = time.perf_counter()
         seed_everything(seed, threads)
@@ -152,6 +151,10 @@ class SamplerWorker:
 
     def backend_calls(self) -> int:
         return self.batcher.calls
+
+    def close(self) -> None:
+        """Free the backend now (a vLLM engine's processes stop), before the actor is killed."""
+        self.batcher.backend.close()
 
 
 class SamplerLost(RuntimeError):

@@ -1,51 +1,41 @@
-"""The Ray actors' classes (`ensemble.ray_exec` makes them remote) and the jobs they take, as data.
+"""The Ray actor that runs the runner's stages (`ensemble.ray_exec` makes it remote) and its jobs, as data.
 
-- `StageWorker`: one solver stage's resources, loaded once, for task after task. Three roles:
-  an *induction actor* (1 CPU: sandbox, extraction, verification, ranking; it samples through the
-  `RemoteSampler` its job names, never a model of its own), a *model actor* (transduction as in a
-  local run: TTT, inference and scoring on the training model) and a *TTT actor* (transduction whose
-  adapters an inference actor serves: TTT, query plan and DFS, returning a `TrainedTask`).
-- `InferenceWorker`: the serving backend (vLLM; `ray.transduction_serving=on` also serves through
-  an HF backend) loaded once; it finishes several trained tasks per call with
-  `transduction.pipeline.finish_tasks` (one `generate` and one `score` call for all of them).
-- Sampler actors: `ensemble.ray_sampling`.
+`StageWorker` keeps one role's resources loaded (`ensemble.stages.Solvers`) for task after task:
+- *induction* (1 CPU): sandbox, extraction, verification, ranking; it samples through the sampler
+  actor its job names (`ensemble.ray_sampling`), never a model of its own. `induction` is a streaming
+  generator: the samples drawn reach the driver (and the store) as they are drawn, then the result;
+- *model*: `train` and `infer` on one model (TTT, then inference on the adapter just trained);
+- *ttt*: `train` only, when an inference engine elsewhere serves the adapters (vLLM);
+- *inference*: `infer` only, several tasks per call (one `generate` and one `score` call for all).
+Adapters travel as bytes: `train` returns the saved adapter's files with its result (the driver
+writes them under RUN_DIR); `infer` gets them with the job unless this actor saved that adapter
+itself, and writes them into its own scratch directory first, so nodes need no shared file system.
 
-Nothing here writes the store: every method returns data (`StageResult`, `TrainedTask`) for the
-driver. Each actor seeds its process like the runner does, so answers do not depend on placement.
+Nothing here writes the store: every method returns data. Each actor seeds its process as the runner
+does (`arc_core.seeds.seed_everything`), so answers do not depend on placement.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import queue
+import shutil
 import socket
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arc_core.seeds import seed_everything
 from arc_core.task import Task
 
 from ensemble import stages
 from ensemble.config import RunConfig
-from ensemble.executor import StageResult, capture, execute
-
-def serves_transduction(cfg: RunConfig) -> bool:
-    """Whether transduction on Ray splits into TTT actors and inference actors (`ray.transduction_serving`:
-    "auto" = when its inference backend serves saved adapters, i.e. lm.backend = vllm)."""
-    mode = cfg.ray.transduction_serving
-    if mode != "auto":
-        return mode == "on"
-    from transduction.serving import inference_lm
-
-    return inference_lm(cfg.lm, cfg.transduction).backend != "hf"
-
-
-def actor_info(name: str, load_seconds: float) -> dict[str, Any]:
-    import ray
-
-    return {"name": name, "host": socket.gethostname(), "pid": os.getpid(),
-            "node": ray.get_runtime_context().get_node_id()[:8], "load_seconds": load_seconds}
+from ensemble.executor import StageResult, execute
 
 
 @dataclass(frozen=True)
@@ -59,102 +49,131 @@ class SamplerRef:
 
 
 @dataclass(frozen=True)
-class Job:
-    """What a worker needs for one stage of one task (the task without test outputs)."""
+class InductionJob:
+    """One task's induction (the task without test outputs)."""
 
     task: Task
-    imported: tuple[str, tuple[str, ...]] = ("", ())  # (import file hash, texts) for induction
-    samples: tuple[Any, ...] = ()  # the task's induction samples already in the store's log
-    carried: tuple[Any, ...] = ()  # samples an earlier try drew, not yet in the store: reused, returned
+    imported: tuple[str, tuple[str, ...]] = ("", ())  # (import file hash, texts)
+    samples: tuple[Any, ...] = ()  # the task's samples already in the store's log (not redrawn)
     sampler: SamplerRef | None = None
 
 
+@dataclass(frozen=True)
+class InferWork:
+    """One task's `infer`: its TrainedTask (adapter path relative to RUN_DIR) and the adapter's files,
+    None when the actor saved that adapter itself."""
+
+    task: Task
+    trained: Any
+    files: dict[str, bytes] | None = None
+
+
+def adapter_digest(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()[:16]
+
+
 class StageWorker:
-    """A Ray actor: an induction, model or TTT actor (see the module docstring)."""
+    """A Ray actor of one role (see the module docstring)."""
 
-    def __init__(self, cfg: RunConfig, stage: str, workdir: str, threads: int, name: str,
-                 remote_models: bool) -> None:
-        from ensemble.runner import seed_everything
-
+    def __init__(self, cfg: RunConfig, role: str, threads: int, name: str) -> None:
         t0 = time.perf_counter()
-        seed_everything(cfg.seed, threads, torch_too=stage == "transduction")  # induction actors hold no model
-        self.stage, self.name = stage, name
-        self.solvers = stages.Solvers(cfg, None, workdir=Path(workdir), remote_models=remote_models)
-        self.solvers.prepare(stage)
+        seed_everything(cfg.seed, threads, torch_too=role != "induction")  # induction actors hold no model
+        self.role, self.name = role, name
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"arc-hybrid-{name}-"))  # this node's copy of RUN_DIR's adapters
+        if role == "induction" and cfg.sandbox.concurrency == 0:  # fill the actor's CPU, not the machine
+            cfg = dataclasses.replace(cfg, sandbox=dataclasses.replace(cfg.sandbox, concurrency=1))
+        self.solvers = stages.Solvers(cfg, None, workdir=self.scratch / stages.ADAPTERS,
+                                      remote_models=role in ("induction", "ttt", "inference"))
+        for stage in {"induction": ("induction",), "model": ("train", "infer"), "ttt": ("train",),
+                      "inference": ("infer",)}[role]:
+            self.solvers.prepare(stage)
         self.load_seconds = time.perf_counter() - t0
 
     def info(self) -> dict[str, Any]:
-        return actor_info(self.name, self.load_seconds)
+        import ray
 
-    def run(self, job: Job) -> StageResult:
-        if self.stage == "transduction":
-            return execute(job.task.id, self.stage, lambda: self.solvers.transduction(job.task), self.name)
+        return {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(),
+                "node": ray.get_runtime_context().get_node_id()[:8], "load_seconds": self.load_seconds}
+
+    def close(self) -> None:
+        self.solvers.__exit__(None, None, None)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # ---- induction: a streaming generator -------------------------------------------------------
+    def induction(self, job: InductionJob) -> Iterator[tuple]:
+        """Yields ("samples", records) as samples are drawn, then ("result", StageResult), or, when the
+        sampler died, ("lost", sampler name, StageResult of the failure)."""
         from induction.samples import MemorySampleLog
 
         from ensemble.ray_sampling import RemoteSampler
 
-        log = MemorySampleLog()
-        log.append(job.samples + job.carried)
-        known = {r.key for r in job.samples}
+        drawn: queue.Queue = queue.Queue()
+
+        class _Log(MemorySampleLog):  # every record the pipeline appends also goes to the driver
+            def append(self, records: Sequence[Any]) -> None:
+                super().append(records)
+                drawn.put(list(records))
+
+        log = _Log()
+        MemorySampleLog.append(log, job.samples)
         s = job.sampler
         backend = RemoteSampler(s.handle, s.name, s.kind, s.model) if s is not None else None
-        result = execute(job.task.id, self.stage,
-                         lambda: self.solvers.induction(job.task, log, job.imported, backend), self.name,
-                         lambda: [r for r in log.task_records(job.task.id) if r.key not in known])
+        done: list[StageResult] = []
+        worker = threading.Thread(target=lambda: done.append(execute(
+            job.task.id, "induction", lambda: self.solvers.induction(job.task, log, job.imported, backend), self.name)))
+        worker.start()
+        while worker.is_alive() or not drawn.empty():
+            try:
+                yield ("samples", drawn.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        worker.join()
         if backend is not None and backend.lost:
-            return dataclasses.replace(result, lost=backend.worker)
-        return result
+            yield ("lost", backend.worker, done[0])
+            return
+        yield ("result", done[0])
 
-    def train(self, job: Job) -> Any:
-        """A TTT actor's step: the task's `TrainedTask`, or the `StageResult` of its failure."""
-        trained, failure, seconds = capture(lambda: self.solvers.transduction_train(job.task))
-        if failure is None:
+    # ---- transduction ---------------------------------------------------------------------------
+    def train(self, task: Task) -> StageResult:
+        """TTT of a task; its adapter's files travel with the result (written under RUN_DIR by the driver)."""
+        result = execute(task.id, "train", lambda: self.solvers.train(task), self.name)
+        rel = (result.output.result or {}).get("adapter") if result.output is not None else None
+        if rel is None:
+            return result
+        from transduction.train import adapter_files
+
+        return dataclasses.replace(result, adapter=adapter_files(self.scratch / rel))
+
+    def infer(self, works: Sequence[InferWork]) -> list[StageResult]:
+        """`infer` of the given tasks in one serving call; if that fails, each task alone (its own
+        failure). Per-task seconds of the shared call are its time split evenly."""
+        local = [self._resolve(w) for w in works]
+        if len(works) > 1:
+            t0 = time.perf_counter()
+            try:
+                outs = self.solvers.infer_many([w.task for w in works], local)
+            except Exception:  # not swallowed: each task is redone alone and keeps its own failure
+                outs = None
+            if outs is not None:
+                share = (time.perf_counter() - t0) / len(works)
+                return [StageResult(w.task.id, "infer", o, None, share, self.name) for w, o in zip(works, outs)]
+        return [execute(w.task.id, "infer", lambda w=w, t=t: self.solvers.infer(w.task, t), self.name)
+                for w, t in zip(works, local)]
+
+    def _resolve(self, w: InferWork) -> Any:
+        """The TrainedTask with its adapter at a path on this node."""
+        trained = w.trained
+        if trained.adapter is None:
             return trained
-        return StageResult(job.task.id, self.stage, None, failure, seconds, (), self.name)
+        if w.files is None:  # saved here by this actor's own `train`
+            return dataclasses.replace(trained, adapter=str(self.scratch / trained.adapter))
+        from transduction.train import write_adapter_files
 
-
-class InferenceWorker:
-    """A Ray actor holding the serving backend and the tokenizer of `transduction.model`."""
-
-    def __init__(self, cfg: RunConfig, threads: int, name: str) -> None:
-        from arc_lm.backends import load_backend
-        from arc_lm.models import load_tokenizer
-        from transduction.serving import inference_lm
-
-        from ensemble.runner import seed_everything
-
-        t0 = time.perf_counter()
-        seed_everything(cfg.seed, threads)
-        self.cfg, self.name = cfg, name
-        self.backend = load_backend(inference_lm(cfg.lm, cfg.transduction))
-        self.tokenizer = load_tokenizer(cfg.transduction.model)
-        self.batches: list[list[str]] = []  # task ids of each call, for the log and tests
-        self.load_seconds = time.perf_counter() - t0
-
-    def info(self) -> dict[str, Any]:
-        return actor_info(self.name, self.load_seconds)
-
-    def run(self, trained: Sequence[Any]) -> list[StageResult]:
-        """Finish `trained` tasks in one serving call; if that fails, each task alone (own failure)."""
-        from transduction.pipeline import finish_tasks
-
-        self.batches.append([t.task.id for t in trained])
-        if len(trained) == 1:
-            return [self._one(trained[0])]
-        t0 = time.perf_counter()
-        try:
-            results = finish_tasks(trained, self.backend, self.tokenizer, self.cfg.transduction)
-        except Exception:  # not swallowed: each task is redone alone and keeps its own failure
-            return [self._one(t) for t in trained]
-        share = (time.perf_counter() - t0) / len(trained)
-        return [dataclasses.replace(execute(t.task.id, "transduction", lambda t=t, r=r: stages.transduction_output(t.task, r),
-                                            self.name), seconds=share) for t, r in zip(trained, results)]
-
-    def _one(self, t: Any) -> StageResult:
-        from transduction.pipeline import finish_tasks
-
-        return execute(t.task.id, "transduction", lambda: stages.transduction_output(
-            t.task, finish_tasks([t], self.backend, self.tokenizer, self.cfg.transduction)[0]), self.name)
-
-    def calls(self) -> list[list[str]]:
-        return list(self.batches)
+        # One directory per content: an engine that caches adapters by path never serves a stale one.
+        path = self.scratch / "served" / f"{w.task.id}-{adapter_digest(w.files)}"
+        if not (path / "record.json").is_file():
+            write_adapter_files(w.files, path)
+        return dataclasses.replace(trained, adapter=str(path))

@@ -5,7 +5,7 @@ directory, so `task`, `programs` and `report` have one code path:
 - a `run` directory has `run.sqlite`: opened as it is;
 - an `induce` or `transduce` directory (`tasks.json`, `config.json`, `results/<id>.json`) is loaded
   into a throw-away in-memory store through the same adapters the runner uses
-  (`ensemble.stages.induction_output` / `transduction_output`), with each task's submitted
+  (`ensemble.stages.induction_output` / `transduction_train_output` and `infer_output`), with each task's submitted
   attempts = its top two candidates, as in that directory's `submission.json`. Nothing is written
   into the directory.
 The known test outputs come from re-loading the run's dataset, only to mark correctness, and only
@@ -24,7 +24,7 @@ from arc_core.run_tasks import TASKS_FILE, read_run_tasks
 from arc_core.task import Dataset, Task
 
 from ensemble.policies import FinalAttempt
-from ensemble.stages import induction_output, transduction_output
+from ensemble.stages import induction_output, infer_output, transduction_train_output
 from ensemble.store import DB_NAME, RunStore, StageOutput
 
 
@@ -70,29 +70,36 @@ def load_solver_dir(run_dir: Path) -> RunStore:
         path = run_dir / "results" / f"{tid}.json"
         if not path.is_file():
             continue  # not reached yet: the task shows as pending
-        out = _stage_output(kind, task, json.loads(path.read_text(encoding="utf-8")))
-        store.start_stage(tid, kind)
-        store.finish_stage(tid, kind, out, seconds=_seconds(out.result))
+        outputs = _stage_outputs(kind, task, json.loads(path.read_text(encoding="utf-8")))
+        for stage, out, seconds in outputs:
+            store.start_stage(tid, stage)
+            store.finish_stage(tid, stage, out, seconds=seconds)
+        cands = [c for _, out, _ in outputs for c, _ in out.candidates]
         store.start_stage(tid, "ensemble")
-        store.finish_stage(tid, "ensemble", StageOutput(attempts=top_two(task, [c for c, _ in out.candidates], kind)),
-                           seconds=0.0)
+        store.finish_stage(tid, "ensemble", StageOutput(attempts=top_two(task, cands, kind)), seconds=0.0)
     return store
 
 
-def _stage_output(kind: str, task: Task, result: dict[str, Any]) -> StageOutput:
+def _stage_outputs(kind: str, task: Task, result: dict[str, Any]) -> list[tuple[str, StageOutput, float]]:
+    """A solver directory's result of a task as the run's stages (name, output, seconds): `induction`,
+    or `train` and `infer`."""
     if kind == "induction":
         from induction.pipeline import InductionResult
 
-        return induction_output(task, InductionResult.from_dict(result))
+        out = induction_output(task, InductionResult.from_dict(result))
+        return [("induction", out, _seconds(result.get("timings")))]
     from transduction.pipeline import TransductionResult
 
-    return transduction_output(task, TransductionResult.from_dict(result))
+    res = TransductionResult.from_dict(result)
+    times = result.get("seconds") or {}
+    train_s = {k: v for k, v in times.items() if k in ("data", "train")}
+    return [("train", transduction_train_output(res), _seconds(train_s)),
+            ("infer", infer_output(task, res), _seconds({k: v for k, v in times.items() if k not in train_s}))]
 
 
-def _seconds(result: dict[str, Any] | None) -> float:
-    """Total solver time recorded in a result (`timings` of induction, `seconds` of transduction)."""
-    times = (result or {}).get("timings") or (result or {}).get("seconds") or {}
-    return float(sum(v for v in times.values() if isinstance(v, (int, float))))
+def _seconds(times: dict[str, Any] | None) -> float:
+    """The total of a result's per-part timings (numbers only)."""
+    return float(sum(v for v in (times or {}).values() if isinstance(v, (int, float))))
 
 
 def top_two(task: Task, candidates: list[Candidate], kind: str) -> list[FinalAttempt]:

@@ -1,51 +1,54 @@
-"""The resumable benchmark run: induction, then transduction, then the ensemble, task by task.
+"""The resumable benchmark run: the stage graph (`ensemble.graph`) over every task, then the ensemble.
 
 Reads top to bottom like a recipe:
 1. build the task list (solutions are loaded with the dataset but only `summary`/`report` read them);
 2. open the run store, check RUN_DIR was made with the same solver config, write config.json;
-3. stage by stage (one progress bar each, with ETA): for every task whose stage is not finished,
-   mark it started, run it, and commit its whole result in one transaction; an exception or an
-   out-of-memory error is committed as a failure with its reason and the run goes on. An
-   `ensemble.executor` runs the stages (in this process, or on Ray actors with `--ray`) and hands
-   back each result as data; only this module writes the store;
+3. phase by phase (induction, then transduction; one progress bar per stage, with ETA): every stage
+   of a task that is not finished is skipped (decided here, before dispatch) or handed to the
+   executor once what it needs is committed (a task's `infer` right after its `train`); each result
+   is committed in one transaction, an exception or an out-of-memory error as a failure with its
+   reason, and the run goes on. An `ensemble.executor` runs the stages (in this process, or on Ray
+   actors with `--ray`) and hands back each result as data; only this module writes the store;
 4. the ensemble policy turns each task's candidates into attempts as soon as its last solver
    stage is committed; submission.json (always complete, placeholders where nothing exists yet;
    rewritten every 30 s and at the end) and, when solutions are known, scores.json.
 
 Resuming (the same command again, e.g. after `kill -9`) skips every stage already done, skipped or
-(unless `retry_failed`) failed; a stage left `running` by a crash is redone from scratch, and one the
-process died in `MAX_CRASHES` times is recorded failed (`crashed`) instead of being retried. The
+(unless `retry_failed`) failed, and continues a task from its last committed stage (an `infer` from
+the adapter its `train` saved). A stage left `running` by a run process that died is redone from
+scratch; one that process died in `MAX_CRASHES` times is recorded failed (`crashed`) instead
+(`RunStore.recover`; a Ray worker's death is retried within the run and never counts here). The
 ensemble stage is redone when the stages it read, the policy or the enabled sides have changed,
 so `--set ensemble.policy=barc` or switching a side on/off re-ensembles without recomputing.
-Any other configuration change is refused (the finished stages would not match it).
+Any other configuration change is refused (the finished stages would not match it), and so is
+another torch thread count where models run (float reductions on CPU depend on it).
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from arc_core.candidates import Source
 from arc_core.config import to_dict
 from arc_core.datasets import load_dataset
+from arc_core.seeds import seed_everything
 from arc_core.submission import write_submission
 from arc_core.task import Dataset, Task
 
-from ensemble import stages
+from ensemble import graph, stages
 from ensemble.config import RunConfig, seeds, versions
-from ensemble.executor import Executor, LocalExecutor, StageResult, execute
+from ensemble.executor import Executor, Hooks, LocalExecutor, StageResult, StopRun, execute
+from ensemble.graph import Job
 from ensemble.policies import PolicyInput, apply_policy, attempts_tuple
-from ensemble.store import FailureReason, RunStore, StageOutput, StageStatus
+from ensemble.store import RunStore, StageOutput, StageStatus
 
-SOLVER_STAGES = ("induction", "transduction")
 _WRITE_EVERY_S = 30.0  # rewrite submission.json/scores.json at most this often during a run
 MAX_CRASHES = 2  # a stage the process died in this many times is recorded failed ("crashed")
 _RUN_SCOPE_KEYS = ("dataset", "tasks", "limit", "torch_threads", "ray")  # may differ between invocations on one RUN_DIR
@@ -69,10 +72,21 @@ def select_dataset(cfg: RunConfig) -> Dataset:
 
 
 def _solver_config(cfg: RunConfig) -> dict:
-    """The part of the config that decides what a finished stage computed."""
+    """The part of the config that decides what a finished stage computed: the solver settings, and
+    where models run, their torch thread count (`model_threads`)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in _RUN_SCOPE_KEYS}
     d["ensemble"] = {k: v for k, v in d["ensemble"].items() if k not in _FREE_ENSEMBLE_KEYS}
+    if cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0):
+        d["model_threads"] = model_threads(cfg)
     return d
+
+
+def model_threads(cfg: RunConfig) -> int:
+    """torch threads of the processes that run models (0: torch's default): here `torch_threads`; on
+    Ray `ray.threads_per_worker`, else `torch_threads`, else the actor's CPUs."""
+    if cfg.ray.enabled:
+        return cfg.ray.threads_per_worker or cfg.torch_threads or max(1, int(cfg.ray.cpus_per_worker))
+    return cfg.torch_threads
 
 
 def prepare_run_dir(store: RunStore, cfg: RunConfig, dataset: Dataset) -> None:
@@ -81,8 +95,10 @@ def prepare_run_dir(store: RunStore, cfg: RunConfig, dataset: Dataset) -> None:
     current = _solver_config(cfg)
     if stored is not None and stored != current:
         diff = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        hint = (" (model_threads: torch_threads / ray.threads_per_worker; float results on CPU depend on it)"
+                if "model_threads" in diff else "")
         raise ValueError(f"{store.run_dir} was made with a different configuration (differs in: "
-                         f"{', '.join(diff)}); resume with the same settings or use a new --out")
+                         f"{', '.join(diff)}{hint}); resume with the same settings or use a new --out")
     store.set_meta("solver_config", current)
     store.set_meta("config", to_dict(cfg))  # this invocation's full config (policy, sides, tasks)
     ref = Path(cfg.dataset)  # a path is recorded absolute so `task`/`report` find it from anywhere
@@ -94,21 +110,6 @@ def prepare_run_dir(store: RunStore, cfg: RunConfig, dataset: Dataset) -> None:
     (store.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
-def seed_everything(seed: int, threads: int, torch_too: bool = True) -> None:
-    """Seed Python's and numpy's generators and, with `torch_too`, torch's (and its thread count)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    if not torch_too:
-        return
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
-    if threads:
-        torch.set_num_threads(threads)
-
-
 def _runs_a_model_here(cfg: RunConfig) -> bool:
     """Whether this process loads a model: local transduction or local induction sampling. Otherwise
     (on Ray the actors compute and each seeds its own process; a `--programs` import only runs the
@@ -118,20 +119,25 @@ def _runs_a_model_here(cfg: RunConfig) -> bool:
     return cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0)
 
 
-def _needs_run(store: RunStore, task_id: str, stage: str, retry_failed: bool) -> bool:
-    row = store.stage(task_id, stage)
-    status = StageStatus(row["status"]) if row is not None else None
-    if status in (StageStatus.DONE, StageStatus.SKIPPED):
-        return False
-    if status is StageStatus.FAILED:
-        return retry_failed
-    if status is StageStatus.RUNNING and row["starts"] >= MAX_CRASHES and not retry_failed:
-        # The process died inside this stage every time (e.g. the kernel's OOM killer): record it
-        # rather than crash the run again on every resume.
-        store.fail_stage(task_id, stage, FailureReason.CRASHED,
-                         f"the run process died during this stage {row['starts']} times", 0.0)
-        return False
-    return True  # never run, or left RUNNING by a crash
+def commit_result(store: RunStore, result: StageResult, log: Callable[[str], None]) -> StageStatus:
+    """Write a stage's result (from this process or a worker) to the store in one transaction; a
+    `train` stage's adapter trained elsewhere is written under RUN_DIR first."""
+    task_id, stage = result.task_id, result.stage
+    if result.failure is not None:
+        f = result.failure
+        store.fail_stage(task_id, stage, f.reason, f"{f.message}\n{f.detail}", result.seconds)
+        log(f"[red]task {task_id}: {stage} failed ({f.reason.value}): {f.message}[/red]")
+        return StageStatus.FAILED
+    assert result.output is not None
+    if result.adapter is not None:
+        from transduction.train import write_adapter_files
+
+        rel = (result.output.result or {}).get("adapter")
+        assert rel, f"{task_id}: adapter files without an adapter path"
+        write_adapter_files(result.adapter, store.run_dir / rel)
+    status = StageStatus.SKIPPED if result.output.note.startswith(graph.SKIP_PREFIX) else StageStatus.DONE
+    store.finish_stage(task_id, stage, result.output, result.seconds, status)
+    return status
 
 
 def run_stage(store: RunStore, task_id: str, stage: str, fn: Callable[[], StageOutput],
@@ -141,40 +147,53 @@ def run_stage(store: RunStore, task_id: str, stage: str, fn: Callable[[], StageO
     return commit_result(store, execute(task_id, stage, fn), log)
 
 
-def commit_result(store: RunStore, result: StageResult, log: Callable[[str], None]) -> StageStatus:
-    """Write a stage's result (from this process or a worker) to the store in one transaction."""
-    from ensemble.sample_log import SqliteSampleLog
-
-    task_id, stage = result.task_id, result.stage
-    if result.samples:  # drawn on a worker: the driver is the only writer of the store
-        SqliteSampleLog(store).append(result.samples)
-    if result.failure is not None:
-        f = result.failure
-        store.fail_stage(task_id, stage, f.reason, f"{f.message}\n{f.detail}", result.seconds)
-        log(f"[red]task {task_id}: {stage} failed ({f.reason.value}): {f.message}[/red]")
-        return StageStatus.FAILED
-    assert result.output is not None
-    status = StageStatus.SKIPPED if result.output.note.startswith("skipped") else StageStatus.DONE
-    store.finish_stage(task_id, stage, result.output, result.seconds, status)
-    return status
-
-
-def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, log: Callable[[str], None]) -> Executor:
+def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, hooks: Hooks) -> Executor:
     """In-process by default; on Ray actors with `ray.enabled` (`--ray`)."""
     if cfg.ray.enabled:
         from ensemble.ray_exec import RayExecutor
 
-        return RayExecutor(cfg, store, options.programs_file, log)
-    return LocalExecutor(stages.Solvers(cfg, store, options.programs_file))
+        return RayExecutor(cfg, store, options.programs_file, hooks)
+    return LocalExecutor(stages.Solvers(cfg, store, options.programs_file), hooks)
+
+
+@dataclass
+class _Phase:
+    """One phase of the stage graph over the run's tasks: what is ready goes to the executor."""
+
+    store: RunStore
+    cfg: RunConfig
+    executor: Executor
+    retry_failed: bool
+    log: Callable[[str], None]
+
+    def todo(self, tasks: list[Task], phase: str) -> dict[str, list[Task]]:
+        return {s: [t for t in tasks if graph.needs_run(self.store, t.id, s, self.retry_failed)]
+                for s in graph.PHASES[phase]}
+
+    def offer(self, job: Job) -> StageStatus | None:
+        """Skip `job` (committed at once), drop it when what it needs failed, or submit it."""
+        if graph.blocked(self.store, job):
+            return None
+        why = graph.skip_reason(self.cfg, self.store, job)
+        if why is None:
+            self.executor.submit(job)
+            return None
+        self.store.start_stage(job.task.id, job.stage)
+        return commit_result(self.store, StageResult(job.task.id, job.stage, graph.skipped_output(why), None, 0.0),
+                             self.log)
+
+    def infer_job(self, task: Task) -> Job:
+        trained = stages.trained_task(self.store.result(task.id, "train") or {}, self.store.run_dir)
+        return Job(task, "infer", trained)
 
 
 def _ensemble_inputs(store: RunStore, task_id: str, cfg: RunConfig) -> dict:
     """What the ensemble stage of a task read: if this changes, the stage is redone."""
-    enabled = {"induction": cfg.ensemble.induction, "transduction": cfg.ensemble.transduction}
     out: dict = {"policy": cfg.ensemble.policy}
-    for s in SOLVER_STAGES:
-        row = store.stage(task_id, s) if enabled[s] else None
-        out[s] = [row["status"], row["finished_at"]] if row is not None else None
+    for phase, names in graph.PHASES.items():
+        for s in names:
+            row = store.stage(task_id, s) if getattr(cfg.ensemble, phase) else None
+            out[s] = [row["status"], row["finished_at"]] if row is not None else None
     return out
 
 
@@ -221,6 +240,49 @@ def _progress(console: Console) -> Progress:
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
 
 
+def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: Callable[[Task], None],
+               shown: dict) -> None:
+    """Every stage of `phase` for every task, each as soon as what it needs is committed. `shown`
+    holds the bar that executor state lines go to."""
+    todo = ph.todo(tasks, phase)
+    by_id = {t.id: t for t in tasks}
+    bars = {s: bar.add_task(s, total=len(tasks), completed=len(tasks) - len(todo[s])) for s in todo}
+    shown.update(bar=bars[graph.PHASES[phase][0]], stage=graph.PHASES[phase][0])
+    last = graph.last_stage(ph.cfg)
+
+    def committed(task: Task, stage: str, status: StageStatus | None) -> None:
+        bar.advance(bars[stage])
+        if stage == "train" and status is not None and "infer" in todo and task in todo["infer"]:
+            follow(ph.offer(ph.infer_job(task)) if status is StageStatus.DONE else
+                   ph.offer(Job(task, "infer")), task, "infer")
+        if stage == last:
+            done(task)
+
+    def follow(status: StageStatus | None, task: Task, stage: str) -> None:
+        if status is not None:  # decided without the executor (skipped)
+            committed(task, stage, status)
+
+    if any(todo.values()):
+        for s in todo:
+            bar.update(bars[s], description=f"{s} (loading)" if todo[s] else s)
+        ph.executor.open(phase, {s: len(ts) for s, ts in todo.items()})
+        ph.store.set_meta("load_seconds", ph.executor.load_seconds)
+        for s in todo:
+            bar.update(bars[s], description=s)
+    first = graph.PHASES[phase][0]
+    for task in todo[first]:
+        follow(ph.offer(Job(task, first)), task, first)
+    for task in todo.get("infer", []):  # trained in an earlier invocation (or failed, or skipped)
+        if task not in todo.get("train", []):
+            status = ph.store.stage_status(task.id, "train")
+            job = ph.infer_job(task) if status is StageStatus.DONE else Job(task, "infer")
+            follow(ph.offer(job), task, "infer")
+    while (result := ph.executor.next_result()) is not None:
+        task = by_id[result.task_id]
+        committed(task, result.stage, commit_result(ph.store, result, ph.log))
+    ph.executor.release(phase)
+
+
 def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
         console: Console | None = None) -> Dataset:
     """Run (or resume) the benchmark into `run_dir`; returns the dataset run on."""
@@ -229,34 +291,46 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
     seed_everything(cfg.seed, cfg.torch_threads, torch_too=_runs_a_model_here(cfg))
     with RunStore(run_dir) as store:
         prepare_run_dir(store, cfg, dataset)
+        for tid, stage in store.recover(MAX_CRASHES, options.retry_failed):
+            console.log(f"[red]task {tid}: {stage} failed (crashed): the run process died in it {MAX_CRASHES} times[/red]")
         write_outputs(store, dataset)  # complete from the start (placeholders)
         tasks = [dataset.tasks[tid] for tid in dataset.ids()]
-        enabled = [s for s in SOLVER_STAGES if getattr(cfg.ensemble, s)]
-        executor = make_executor(cfg, store, options, console.log)
-        with contextlib.closing(executor), _progress(console) as bar:
-            last_write = time.monotonic()
-            for stage in enabled:
-                todo = [t for t in tasks if _needs_run(store, t.id, stage, options.retry_failed)]
-                bar_id = bar.add_task(stage, total=len(tasks), completed=len(tasks) - len(todo))
-                if todo:
-                    bar.update(bar_id, description=f"{stage} (loading)")
-                    executor.prepare(stage, len(todo))
-                    store.set_meta("load_seconds", executor.load_seconds)
-                start = lambda tid, stage=stage: store.start_stage(tid, stage)  # noqa: E731
-                state = lambda s, stage=stage, bar_id=bar_id: bar.update(bar_id, description=f"{stage} {s}")  # noqa: E731
-                for task, result in executor.run(stage, todo, start, state):
-                    commit_result(store, result, bar.console.log)
-                    if stage == enabled[-1]:  # the task's last solver: its attempts can be made now
-                        _ensemble_task(store, task, cfg, bar.console.log)
-                        if time.monotonic() - last_write > _WRITE_EVERY_S:
-                            write_outputs(store, dataset)
-                            last_write = time.monotonic()
-                    bar.advance(bar_id)
-                bar.update(bar_id, description=stage)
-                executor.release(stage)  # free the model before the next stage loads its own
+        with _progress(console) as bar:
+            last_write = [time.monotonic()]
+
+            def task_done(task: Task) -> None:  # its last solver stage is committed: attempts now
+                _ensemble_task(store, task, cfg, bar.console.log)
+                if time.monotonic() - last_write[0] > _WRITE_EVERY_S:
+                    write_outputs(store, dataset)
+                    last_write[0] = time.monotonic()
+
+            shown: dict = {}
+            hooks = Hooks(start=store.start_stage, samples=_sample_sink(store), log=bar.console.log,
+                          state=lambda line: bar.update(shown["bar"], description=f"{shown['stage']} {line}"))
+            try:
+                executor = make_executor(cfg, store, options, hooks)
+                with contextlib.closing(executor):
+                    ph = _Phase(store, cfg, executor, options.retry_failed, bar.console.log)
+                    for phase in graph.enabled_phases(cfg):
+                        _run_phase(phase, tasks, ph, bar, task_done, shown)
+            except (StopRun, KeyboardInterrupt) as e:  # keep what is committed; what ran is redone on resume
+                why = f"stopped: {type(e).__name__}: {e}"
+                for row in store.db.execute("SELECT task_id, stage FROM stages WHERE status = 'running'").fetchall():
+                    store.interrupt_stage(row[0], row[1], why)
+                write_outputs(store, dataset)
+                raise
             bar_id = bar.add_task("ensemble", total=len(tasks))
             for task in tasks:
                 _ensemble_task(store, task, cfg, bar.console.log)
                 bar.advance(bar_id)
         write_outputs(store, dataset)
     return dataset
+
+
+def _sample_sink(store: RunStore) -> Callable:
+    """Where induction samples drawn on a worker go as they arrive: the store's sample log."""
+    def sink(records) -> None:
+        from ensemble.sample_log import SqliteSampleLog
+
+        SqliteSampleLog(store).append(records)
+    return sink

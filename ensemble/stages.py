@@ -1,17 +1,21 @@
-"""The two solver stages as the runner calls them: load what a stage needs once, run it on one
+"""The solver stages as the runner calls them: load what a phase needs once, run a stage on one
 task, and turn the solver's typed result into a `StageOutput` for the store.
 
 `Solvers` holds the heavy resources and loads each lazily on the first task that needs it (a
 resumed run whose stages are all finished loads no model): the LM backend and the sandbox for
-induction, the base model for transduction. `release(stage)` frees them before the next stage.
+`induction`; the training model for `train`; the inference engine for `infer` (on `hf`, the
+training model itself; on vLLM, an engine of its own). `release(phase)` frees them before the next
+phase (`ensemble.graph`).
 
-Adapters between the solvers' results and the store live here, so the store stays
-schema-stable while the solvers evolve: `induction_output` and `transduction_output`. They check
-the result against the task (candidate task ids and test indices) and raise `InvalidResultError`
-otherwise, which the runner records as the failure reason `invalid-result`.
+Adapters between the solvers' results and the store live here, so the store stays schema-stable
+while the solvers evolve: `induction_output`, `train_output`, `infer_output`. They check the result
+against the task (candidate task ids and test indices) and raise `InvalidResultError` otherwise,
+which the runner records as the failure reason `invalid-result`. A `train` result names its adapter
+by a path relative to RUN_DIR (`ADAPTERS`), wherever it was trained.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from collections.abc import Mapping, Sequence
@@ -72,21 +76,54 @@ def induction_output(task: Task, result: Any) -> StageOutput:
     return StageOutput(candidates=cands, programs=programs, result=result.to_dict())
 
 
-def transduction_output(task: Task, result: Any) -> StageOutput:
-    """`transduction.pipeline.TransductionResult` -> StageOutput."""
+ADAPTERS = Path("transduction")  # adapter_dir(RUN_DIR / ADAPTERS, task id): where a run keeps adapters
+
+
+def _ttt_stats(train: dict | None, data: dict) -> dict | None:
+    if train is None:
+        return None
+    return {"examples": train["n_examples"], "tokens": train["n_tokens"], "seconds": train["seconds"],
+            "loss_curve": list(train["losses"]), "steps": train["n_steps"], "loss_tokens": train["n_loss_tokens"],
+            "reused_adapter": train.get("reused", False), "data": data}
+
+
+def train_output(task: Task, trained: Any, workdir: Path) -> StageOutput:
+    """`transduction.pipeline.TrainedTask` -> StageOutput; its adapter, saved under `workdir`, is
+    recorded relative to RUN_DIR (under `ADAPTERS`), so it reads the same wherever it was trained."""
+    if trained.task_id != task.id:
+        raise InvalidResultError(f"train result for task {trained.task_id}, expected {task.id}")
+    d = trained.to_dict()
+    if trained.adapter is not None:
+        d["adapter"] = str(ADAPTERS / Path(trained.adapter).resolve().relative_to(Path(workdir).resolve()))
+    return StageOutput(ttt=_ttt_stats(d["train"], d["data"]), result=d)
+
+
+def trained_task(result: dict, run_dir: Path) -> Any:
+    """The `TrainedTask` a stored `train` result describes, its adapter resolved under `run_dir`."""
+    from transduction.pipeline import TrainedTask
+
+    trained = TrainedTask.from_dict(result)
+    if trained.adapter is None:
+        return trained
+    return dataclasses.replace(trained, adapter=str(Path(run_dir) / trained.adapter))
+
+
+def infer_output(task: Task, result: Any) -> StageOutput:
+    """`transduction.pipeline.TransductionResult` -> StageOutput (candidates, vote tables, the result)."""
     d = result.to_dict()
     if d.get("task_id", task.id) != task.id:
         raise InvalidResultError(f"transduction result for task {d.get('task_id')}, expected {task.id}")
     check_candidates(task, result.candidates, Source.TRANSDUCTION)
     cands = [(c, False) for i in sorted(result.candidates) for c in result.candidates[i]]
-    ttt = None
-    if d.get("train") is not None:
-        tr = d["train"]
-        ttt = {"examples": tr["n_examples"], "tokens": tr["n_tokens"], "seconds": tr["seconds"],
-               "loss_curve": list(tr["losses"]), "steps": tr["n_steps"], "loss_tokens": tr["n_loss_tokens"],
-               "reused_adapter": tr.get("reused", False), "data": d.get("data", {})}
     votes = {int(t["test_index"]): t for t in d.get("vote_tables", [])}
-    return StageOutput(candidates=cands, ttt=ttt, votes=votes, result=d)
+    return StageOutput(candidates=cands, votes=votes, result=d)
+
+
+def transduction_train_output(result: Any) -> StageOutput:
+    """The `train` stage of a whole `TransductionResult` (a `transduce` directory read as a run)."""
+    d = result.to_dict()
+    return StageOutput(ttt=_ttt_stats(d["train"], d["data"]), result={"task_id": d["task_id"], "data": d["data"],
+                                                                       "train": d["train"]})
 
 
 def all_tests_verified(store: RunStore, task: Task) -> bool:
@@ -94,31 +131,31 @@ def all_tests_verified(store: RunStore, task: Task) -> bool:
     return have == set(range(task.n_test))
 
 
-def ttt_skip(cfg: RunConfig, store: RunStore, task: Task) -> StageOutput | None:
-    """The skipped transduction stage of a task, when `skip_ttt_when_verified` applies to it."""
-    if cfg.ensemble.skip_ttt_when_verified and cfg.ensemble.induction and all_tests_verified(store, task):
-        return StageOutput(note=f"{SKIP_PREFIX}: every test input has a verified-program answer")
-    return None
+def searches_at_inference(cfg: RunConfig) -> bool:
+    """Whether the `infer` stage's backend can run DFS (hf); otherwise DFS runs in `train`."""
+    from transduction.serving import inference_lm
+
+    return inference_lm(cfg.lm, cfg.transduction).backend == "hf"
 
 
 class Solvers:
-    """Lazily loaded solver resources and one method per solver stage (`induction`, `transduction`).
+    """Lazily loaded solver resources and one method per solver stage (`induction`, `train`, `infer`).
 
-    `store` is None on a remote worker (`ensemble.ray_exec`): it then gets the sample log with each
-    induction call, writes adapters under `workdir`, and the driver decides TTT skips (`ttt_skip`).
-    `remote_models`: the models that sample (induction) or serve adapters (transduction) live in
-    other actors: induction loads only its sandbox and gets a backend with each call; transduction
-    loads only the training model (`transduction_train`).
+    `store` is None on a remote worker (a Ray actor): it then gets the sample log with each induction
+    call and trains adapters under `workdir`. `remote_models`: the models that sample (induction) or
+    serve adapters (inference) live in other actors: induction loads only its sandbox and gets a
+    backend with each call; `train` loads only the training model, `infer` only the engine.
     """
 
     def __init__(self, cfg: RunConfig, store: RunStore | None, programs_file: Path | None = None,
                  workdir: Path | None = None, remote_models: bool = False) -> None:
         assert store is not None or workdir is not None, "a worker without a store needs a workdir"
         self.cfg, self.store, self.remote_models = cfg, store, remote_models
-        self.workdir = workdir if workdir is not None else store.run_dir / "transduction"
+        self.workdir = workdir if workdir is not None else store.run_dir / ADAPTERS
         self._backend: Any = None
         self._sandbox: Any = None
         self._model: Any = None
+        self._engine: Any = None
         self.load_seconds: dict[str, float] = {}  # stage -> seconds spent loading its resources
         self._imported: dict[str, list[str]] = {}
         self._prepared: Any = None  # induction.prepare.Prepared of the imported texts
@@ -130,7 +167,8 @@ class Solvers:
 
             loaded = read_program_file(programs_file)
             self._import_hash, self._imported = loaded.file_hash, loaded.texts
-            store.set_meta("import_rejected_lines", [list(r) for r in loaded.rejected])
+            if store is not None:
+                store.set_meta("import_rejected_lines", [list(r) for r in loaded.rejected])
 
     def __enter__(self) -> Solvers:
         return self
@@ -139,27 +177,29 @@ class Solvers:
         self.release("induction")
         self.release("transduction")
 
-    def release(self, stage: str) -> None:
-        if stage == "induction":
+    def release(self, phase: str) -> None:
+        """Free a phase's resources: "induction" (sandbox, LM) or "transduction" (model, engine)."""
+        if phase == "induction":
             if self._sandbox is not None:
                 self._sandbox.__exit__(None, None, None)
             if self._backend is not None:
                 self._backend.close()  # a vLLM engine's processes stop now, not at garbage collection
             self._backend = self._sandbox = None
-        elif stage == "transduction":
-            if self._model is not None and self._model.served:
-                self._model.backend.close()  # a vLLM engine serving the adapters
-            self._model = None
+        elif phase == "transduction":
+            if self._engine is not None:
+                self._engine.close()
+            self._model = self._engine = None
         gc.collect()
 
     def prepare(self, stage: str) -> None:
-        """Load a stage's resources now (so per-task stage times exclude model loading). TTT's
-        model stays lazy when skipping TTT is on: every task might skip it."""
+        """Load a stage's resources now (so per-task stage times exclude model loading)."""
         t0 = time.perf_counter()
         if stage == "induction":
             self._induction_resources()
-        elif stage == "transduction" and not self.cfg.ensemble.skip_ttt_when_verified:
+        elif stage == "train":
             self._transduction_model()
+        elif stage == "infer":
+            self._inference_engine()
         self.load_seconds[stage] = self.load_seconds.get(stage, 0.0) + time.perf_counter() - t0
 
     # ---- induction ------------------------------------------------------------------------------
@@ -213,27 +253,39 @@ class Solvers:
 
     # ---- transduction ---------------------------------------------------------------------------
 
-    def transduction(self, task: Task) -> StageOutput:
-        skipped = ttt_skip(self.cfg, self.store, task) if self.store is not None else None
-        if skipped is not None:
-            return skipped
-        from transduction.pipeline import transduce_task
-
-        assert not self.remote_models, "adapters are served elsewhere: call transduction_train"
-        result = transduce_task(task, self._transduction_model(), self.cfg.transduction, self.workdir)
-        return transduction_output(task, result)
-
-    def transduction_train(self, task: Task) -> Any:
-        """TTT, query plan and DFS of a task (`transduction.pipeline.TrainedTask`), its adapter saved for
-        an inference actor to serve (`transduction.pipeline.finish_tasks`)."""
+    def train(self, task: Task) -> StageOutput:
+        """TTT of a task, its adapter saved under `workdir` (`transduction.pipeline.train_task`)."""
         from transduction.pipeline import train_task
 
-        return train_task(task, self._transduction_model(), self.cfg.transduction, self.workdir, serve=True)
+        dfs = not searches_at_inference(self.cfg)
+        trained = train_task(task, self._transduction_model(), self.cfg.transduction, self.workdir, dfs=dfs)
+        return train_output(task, trained, self.workdir)
+
+    def infer(self, task: Task, trained: Any) -> StageOutput:
+        """Inference, DFS, scoring and candidates of a trained task (`trained`: its TrainedTask with
+        the adapter directory resolved here)."""
+        return self.infer_many([task], [trained])[0]
+
+    def infer_many(self, tasks: Sequence[Task], trained: Sequence[Any]) -> list[StageOutput]:
+        """`infer` of several tasks in one backend call each for generation and scoring."""
+        from transduction.pipeline import infer_tasks
+
+        results = infer_tasks(tasks, trained, self._inference_engine(), self.cfg.transduction)
+        return [infer_output(t, r) for t, r in zip(tasks, results)]
 
     def _transduction_model(self) -> Any:
         if self._model is None:
             from transduction.pipeline import TransductionModel
 
-            lm = None if self.remote_models else self.cfg.lm  # None: the training model only
-            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device, lm=lm)
+            self._model = TransductionModel.load(self.cfg.transduction, device=self.cfg.lm.device)
         return self._model
+
+    def _inference_engine(self) -> Any:
+        if self._engine is None:
+            from transduction.pipeline import InferenceEngine, engine_for
+
+            if self.remote_models or not searches_at_inference(self.cfg):
+                self._engine = InferenceEngine.load(self.cfg.transduction, self.cfg.lm)
+            else:
+                self._engine = engine_for(self._transduction_model(), self.cfg.transduction, self.cfg.lm)
+        return self._engine

@@ -4,11 +4,16 @@ run computes, so reports and the CLI read from it and nothing lives only in memo
 Contract:
 - Induction's raw samples go to `sample_log` as they are drawn (see `ensemble.sample_log`), outside
   any stage transaction, so a stage redone after a crash never resamples what exists.
-- A stage of a task (`induction`, `transduction`, `ensemble`) is *started* (its `starts` counter
-  incremented, committed at once) and later *finished* or *failed* in ONE transaction that also
-  replaces every row the stage owns (candidates, programs, TTT stats, votes, attempts).
-  A crash between the two leaves the stage `running`; the runner redoes such a stage from scratch,
-  so a partly written stage is never read as a result.
+- A stage of a task (`induction`, `train`, `infer`, `ensemble`: the runner's stage graph,
+  `ensemble.graph`) is *started* (its `starts` counter of attempts incremented and the worker it went
+  to recorded, committed at once) and later *finished* or *failed* in ONE transaction that also
+  replaces every row the stage owns (candidates, programs, TTT stats, votes, attempts). A crash
+  between the two leaves the stage `running`; the runner redoes such a stage from scratch, so a
+  partly written stage is never read as a result.
+- Attempts and process deaths are counted apart: `starts` counts every attempt (a Ray retry after a
+  worker died included), `crashes` the times the run process itself died while the stage ran in it
+  (`recover`, at the start of every invocation). A stage stopped from outside (a deadline, a lost
+  cluster) is `interrupted`: redone on resume, never counted as a crash.
 - `starts` and `finished_at` let a test prove that resuming recomputed nothing finished.
 - Failures are data: `status='failed'` with a `FailureReason` and the error text.
 
@@ -35,7 +40,8 @@ from arc_core.task import Task
 from ensemble.policies import FinalAttempt
 
 DB_NAME = "run.sqlite"
-STAGES = ("induction", "transduction", "ensemble")
+STAGES = ("induction", "train", "infer", "ensemble")
+LOCAL = "local"  # the `worker` of a stage that runs in the run process itself
 
 
 class FailureReason(str, enum.Enum):
@@ -50,6 +56,7 @@ class StageStatus(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # stopped from outside (deadline, cluster lost, the run process died)
 
 
 @dataclass
@@ -72,7 +79,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS stages (
     task_id TEXT NOT NULL, stage TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, error TEXT,
     started_at REAL, finished_at REAL, seconds REAL, starts INTEGER NOT NULL DEFAULT 0,
-    note TEXT, result_json TEXT, PRIMARY KEY (task_id, stage));
+    note TEXT, result_json TEXT, crashes INTEGER NOT NULL DEFAULT 0, worker TEXT,
+    PRIMARY KEY (task_id, stage));
 CREATE TABLE IF NOT EXISTS candidates (
     task_id TEXT NOT NULL, source TEXT NOT NULL, test_index INTEGER NOT NULL, rank INTEGER NOT NULL,
     grid TEXT NOT NULL, weight REAL, score REAL, provenance TEXT NOT NULL, verified INTEGER NOT NULL);
@@ -97,7 +105,8 @@ CREATE INDEX IF NOT EXISTS sample_log_task ON sample_log (task_id, prompt_hash, 
 # Rows each stage owns (deleted and rewritten when the stage finishes).
 _OWNED = {
     "induction": (("candidates", "source = 'induction'"), ("programs", "1")),
-    "transduction": (("candidates", "source = 'transduction'"), ("ttt", "1"), ("votes", "1")),
+    "train": (("ttt", "1"),),
+    "infer": (("candidates", "source = 'transduction'"), ("votes", "1")),
     "ensemble": (("attempts", "1"),),
 }
 
@@ -123,6 +132,19 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._check_layout()
+
+    def _check_layout(self) -> None:
+        """Refuse a store written by an arc-hybrid whose stages were different (one `transduction` stage
+        before `train` and `infer`): its rows would be read as other stages' or not at all."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(stages)")}
+        for name, decl in (("crashes", "INTEGER NOT NULL DEFAULT 0"), ("worker", "TEXT")):
+            if name not in columns:  # a store from before these columns (induction-only runs read fine)
+                self.db.execute(f"ALTER TABLE stages ADD COLUMN {name} {decl}")
+        old = sorted({r[0] for r in self.db.execute("SELECT DISTINCT stage FROM stages")} - set(STAGES))
+        if old:
+            raise ValueError(f"{self.run_dir}: run store written by an older arc-hybrid (stage(s) {', '.join(old)}; "
+                             f"this version has {', '.join(STAGES)}); use a new --out directory")
 
     def close(self) -> None:
         self.db.close()
@@ -192,15 +214,42 @@ class RunStore:
             return list(self.db.execute("SELECT * FROM stages"))
         return list(self.db.execute("SELECT * FROM stages WHERE task_id = ?", (task_id,)))
 
-    def start_stage(self, task_id: str, stage: str) -> None:
+    def start_stage(self, task_id: str, stage: str, worker: str = LOCAL) -> None:
+        """One more attempt of a stage, on `worker` (LOCAL: in the run process itself)."""
         assert stage in STAGES, stage
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO stages (task_id, stage, status, started_at, starts) VALUES (?, ?, 'running', ?, 1) "
+                "INSERT INTO stages (task_id, stage, status, started_at, starts, worker) "
+                "VALUES (?, ?, 'running', ?, 1, ?) "
                 "ON CONFLICT (task_id, stage) DO UPDATE SET status = 'running', reason = NULL, error = NULL, "
-                "started_at = excluded.started_at, finished_at = NULL, seconds = NULL, starts = starts + 1",
-                (task_id, stage, time.time()),
+                "started_at = excluded.started_at, finished_at = NULL, seconds = NULL, starts = starts + 1, "
+                "worker = excluded.worker",
+                (task_id, stage, time.time(), worker),
             )
+
+    def interrupt_stage(self, task_id: str, stage: str, why: str) -> None:
+        """A running stage stopped from outside: redone by the next invocation, not counted as a crash."""
+        with self.transaction() as db:
+            db.execute("UPDATE stages SET status = 'interrupted', note = ? WHERE task_id = ? AND stage = ? "
+                       "AND status = 'running'", (why, task_id, stage))
+
+    def recover(self, max_crashes: int, retry_failed: bool) -> list[tuple[str, str]]:
+        """At the start of an invocation, every `running` stage was left by a run process that died. One
+        that ran in that process (worker LOCAL) counts a crash: at `max_crashes` it is recorded failed
+        (`crashed`) unless `retry_failed`; the rest become `interrupted` (redone). Returns the stages
+        recorded failed."""
+        failed = []
+        for row in self.db.execute("SELECT * FROM stages WHERE status = 'running'").fetchall():
+            key = (row["task_id"], row["stage"])
+            crashes = row["crashes"] + (1 if row["worker"] in (None, LOCAL) else 0)
+            with self.transaction() as db:
+                db.execute("UPDATE stages SET crashes = ?, status = 'interrupted', note = ? WHERE task_id = ? "
+                           "AND stage = ?", (crashes, "the run process stopped during this stage", *key))
+            if crashes >= max_crashes and not retry_failed:
+                self.fail_stage(*key, FailureReason.CRASHED,
+                                f"the run process died during this stage {crashes} times", 0.0)
+                failed.append(key)
+        return failed
 
     def finish_stage(self, task_id: str, stage: str, out: StageOutput, seconds: float,
                      status: StageStatus = StageStatus.DONE) -> None:

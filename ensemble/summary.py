@@ -102,7 +102,7 @@ def summarise(store: RunStore, dataset: Dataset) -> RunSummary:
         s.stage_counts.setdefault(st, Counter())[row["status"]] += 1
         if row["status"] == "failed":
             s.failures[(st, row["reason"])] += 1
-        if st == "transduction" and row["status"] == "skipped":
+        if st == "train" and row["status"] == "skipped":
             s.skipped_ttt.append(row["task_id"])
     for src, n in store.db.execute("SELECT source, COUNT(*) FROM candidates GROUP BY source"):
         s.per_source_candidates[src] = n

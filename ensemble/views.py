@@ -56,7 +56,10 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
         extra = f" ({row['reason']}: {safe_text((row['error'] or '').strip().splitlines()[:1])})" \
             if row["status"] == "failed" else ""
         note = f" [{safe_text(row['note'])}]" if row["note"] else ""
-        out.append(f"  {st:<13} {row['status']} {row['seconds'] or 0:.1f}s, started {row['starts']}x{extra}{note}")
+        crashes = f", the run process died in it {row['crashes']}x" if row["crashes"] else ""
+        where = f" on {safe_text(row['worker'])}" if row["worker"] not in (None, "local") else ""
+        out.append(f"  {st:<13} {row['status']} {row['seconds'] or 0:.1f}s, started {row['starts']}x{where}"
+                   f"{crashes}{extra}{note}")
     for src in (Source.INDUCTION, Source.TRANSDUCTION):
         cands = store.candidates(task_id, src)
         out += ["", f"{src.value} candidates ({len(cands)}):"]
@@ -100,7 +103,7 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
 def query_line(store: RunStore, task_id: str) -> str | None:
     """Transduction's inference queries: how many ran, were dropped (by reason) or fell back to
     leave-two-out prompts, and the smallest answer budget (None before transduction ran)."""
-    q = ((store.result(task_id, "transduction") or {}).get("data") or {}).get("inference")
+    q = ((store.result(task_id, "infer") or {}).get("data") or {}).get("inference")
     if not q:
         return None
     reasons = ", ".join(f"{r} x{n}" for r, n in sorted(q["drop_reasons"].items()))

@@ -53,13 +53,14 @@ def _view_texts(task: Task, test_index: int, grids: Sequence[Grid], view: Augmen
 
 def score_requests(task: Task, test_index: int, grids: Sequence[Grid], fmt: Format, tokenizer: Any, k: int,
                    seed: int, adapter: str | None = None) -> list[Any]:
-    """One arc_lm ScoreRequest per augmented view (continuations aligned with `grids`)."""
+    """One arc_lm ScoreRequest per augmented view (continuations aligned with `grids`), in the task's
+    batching group."""
     from arc_lm.api import ScoreRequest
 
     requests = []
     for view in score_views(task, k, seed):
         prompt, conts = _view_texts(task, test_index, grids, view, fmt, tokenizer)
-        requests.append(ScoreRequest(prompt, tuple(conts), adapter))
+        requests.append(ScoreRequest(prompt, tuple(conts), adapter, group=task.id))
     return requests
 
 

@@ -1,27 +1,31 @@
-"""The transduction recipe, stage by stage, and `transduce_task` which runs them all for one task.
+"""The transduction recipe as two stages, `train` and `infer`, and `transduce_task`, both for one task.
 
-Stages (each callable on its own; every result type has `to_dict` / `from_dict` so the ensemble
-runner can persist it):
-  make_ttt_data -> tokenize_data -> run_ttt (TrainRecord) -> query_plan (budgets, drops,
-  fallbacks; recorded in the result's data["inference"]) -> run_inference (predictions)
-  -> vote (VoteTables, rule infer.voting) -> run_dfs (DFS hits, infer.dfs_views > 0)
-  -> score (augmentation log-probs of each pooled candidate) -> make_candidates (ranked by
-  infer.ranking, transduction.selection)
-`transduce_task` = `train_task` (data, TTT, plan, DFS on the training model; a `TrainedTask`, plain
-data) then inference/vote/score: in place on the training model, or, when a backend serves the saved
-adapters, `finish_tasks`, which takes several trained tasks in one backend call (the ensemble's Ray
-inference actors call it with many tasks; one task here).
+`train_task` (the runner's `train` stage): TTT data (make_ttt_data, tokenize_data), the adapter
+(run_ttt: trained, or reused when a complete one is saved) saved with peft's `save_pretrained` under
+`adapter_dir(workdir, task)`; a `TrainedTask` (plain data) says what was trained and which directory
+to serve. When the inference backend cannot drive a model itself (vLLM), DFS runs here, on the
+training model with the adapter just trained, and its hits travel in the `TrainedTask`.
 
-`TransductionModel` holds what is loaded once per run: the base model wrapped with one LoRA adapter
-(peft), its tokenizer, and the inference backend: an arc_lm `HFBackend` over that same model (adapter
-in place), or, with `lm.backend = "vllm"`, a vLLM engine serving each task's saved adapter
-(`served`; see transduction.serving for the selection rule). Modes: "per-task" trains a
-fresh adapter per task (reused from `adapter_dir(workdir, task)` when complete), "shared" uses one
-adapter trained on all tasks' data (`train_shared`), "none" disables the adapter (base model only).
+`infer_tasks` (the runner's `infer` stage), the one inference implementation for every backend: for
+each task the query plan (budgets, drops, fallbacks; transduction.budget), greedy augmented
+predictions (`serving.predict_tasks`: one `generate` call for every task given), votes (rule
+infer.voting), DFS candidates (infer.dfs_views > 0, on an `hf` backend with the task's adapter
+active), augmentation scores of the pooled candidates (`serving.score_tasks`: one `score` call) and
+the ranked candidates (infer.ranking, transduction.selection). The backend serves each task's saved
+adapter by directory: an `hf` backend loads it into the model (`HFBackend`, adapters loaded frozen;
+`adapter=None` is the base model), vLLM with one `LoRARequest` per task. One batching rule
+everywhere: a task's requests form their own batching group (`GenerationRequest.group`) in a fixed
+order, so its answers do not depend on where it ran or which tasks shared the call.
+
+`TransductionModel` holds what training loads once: the base model wrapped with one LoRA adapter
+(peft) and its tokenizer. `InferenceEngine` holds what inference needs: the backend, its tokenizer
+and the context length; `InferenceEngine.on_model` is an `hf` backend over the training model
+itself (no second copy), `InferenceEngine.load` a backend of its own (vLLM; see transduction.serving
+for the selection rule). Modes: "per-task" trains a fresh adapter per task, "shared" uses one adapter
+trained on all tasks' data (`train_shared`), "none" serves the base model.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,19 +34,18 @@ from typing import Any
 
 from arc_core.candidates import Candidate, Source
 from arc_core.task import Task
-from transduction.augscore import score_candidates
 from transduction.budget import AnswerSizes, QueryPlan, TokenCounter, context_length, fit_queries
 from transduction.config import TransductionConfig
 from transduction.data import TTTData, task_seed
-from transduction.recipes import build_ttt_data
+from transduction.dfs import DFSHit, SearchConfig, dfs_views
 from transduction.formats import get_format
 from transduction.masks import TokenizedExample, count_tokens, tokenize_example
-from transduction.predict import Prediction, predict
+from transduction.predict import Prediction
 from transduction.queries import build_queries
+from transduction.recipes import build_ttt_data
+from transduction.selection import select
 from transduction.serving import InferenceJob, ScoreJob, predict_tasks, score_tasks, served_adapter
 from transduction.train import TrainRecord, adapter_dir, attach_lora, load_adapter, train_adapter
-from transduction.dfs import DFSHit, SearchConfig, dfs_views
-from transduction.selection import pool, select
 from transduction.voting import VoteTable, get_voting_rule
 
 SHARED_ID = "_shared"
@@ -50,40 +53,26 @@ SHARED_ID = "_shared"
 
 @dataclass
 class TransductionModel:
-    """A base model with a LoRA adapter attached, its tokenizer and a backend over it."""
+    """A base model with a LoRA adapter attached (trained in place, task after task), its tokenizer."""
 
     model: Any
     tokenizer: Any
-    backend: Any
-    served: bool = False  # backend serves saved adapter directories (vllm) instead of the model in place
 
     @classmethod
-    def wrap(cls, base_model: Any, tokenizer: Any, config: TransductionConfig,
-             lm_batch_size: int | None = None) -> TransductionModel:
+    def wrap(cls, base_model: Any, tokenizer: Any, config: TransductionConfig) -> TransductionModel:
         """Attach the configured LoRA to an already-loaded base model (modified in place)."""
-        from arc_lm.config import LMConfig
-        from arc_lm.hf_backend import HFBackend
-
         model = attach_lora(base_model, config.lora)
         model.eval()
-        backend = HFBackend.from_model(model, tokenizer, LMConfig(batch_size=lm_batch_size or config.infer.batch_size))
-        return cls(model, tokenizer, backend)
+        return cls(model, tokenizer)
 
     @classmethod
-    def load(cls, config: TransductionConfig, device: str = "auto", lm: Any = None) -> TransductionModel:
-        """Load `config.model` once (arc_lm.load_hf_model) and attach the adapter; with an `lm`
-        (arc_lm.LMConfig) whose backend is "vllm", inference and scoring go to a vLLM engine."""
-        from arc_lm.backends import load_backend
+    def load(cls, config: TransductionConfig, device: str = "auto") -> TransductionModel:
+        """Load `config.model` once (arc_lm.load_hf_model) and attach the adapter."""
         from arc_lm.models import load_hf_model
-        from transduction.serving import inference_lm
 
         dtype = "float32" if config.train.dtype == "float32" else "auto"
         base, tokenizer = load_hf_model(config.model, device=device, dtype=dtype)
-        tm = cls.wrap(base, tokenizer, config)
-        serve = inference_lm(lm, config) if lm is not None else None
-        if serve is not None and serve.backend != "hf":
-            tm.backend, tm.served = load_backend(serve), True
-        return tm
+        return cls.wrap(base, tokenizer, config)
 
     @property
     def pad_id(self) -> int:
@@ -91,7 +80,65 @@ class TransductionModel:
         return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
 
-# ---- stages ------------------------------------------------------------------------------------
+@dataclass
+class InferenceEngine:
+    """A backend that serves saved adapters by directory, its tokenizer and the context in tokens."""
+
+    backend: Any
+    tokenizer: Any
+    context: int
+
+    @property
+    def searches(self) -> bool:
+        """Whether DFS can run here: it drives an HF model itself (`HFBackend.model_for`)."""
+        return hasattr(self.backend, "model_for")
+
+    @classmethod
+    def on_model(cls, tm: TransductionModel, config: TransductionConfig) -> InferenceEngine:
+        """An `hf` backend over the training model (adapters loaded beside the trained one, frozen;
+        `infer.batch_size` rows per padded batch)."""
+        from arc_lm.config import LMConfig
+        from arc_lm.hf_backend import HFBackend
+
+        # One adapter loaded beside the trained one at a time: a served adapter is as large as the trained one.
+        lm = LMConfig(batch_size=config.infer.batch_size, max_loaded_adapters=1)
+        backend = HFBackend.from_model(tm.model, tm.tokenizer, lm, base_model=True)
+        return cls(backend, tm.tokenizer, _context(config, backend, tm.tokenizer))
+
+    @classmethod
+    def load(cls, config: TransductionConfig, lm: Any) -> InferenceEngine:
+        """A backend of its own for `lm` (an arc_lm LMConfig), mapped by `serving.inference_lm`."""
+        from arc_lm.backends import load_backend
+        from arc_lm.models import load_tokenizer
+        from transduction.serving import inference_lm
+
+        backend = load_backend(inference_lm(lm, config))
+        tokenizer = load_tokenizer(config.model)
+        return cls(backend, tokenizer, _context(config, backend, tokenizer))
+
+    def close(self) -> None:
+        self.backend.close()  # a vLLM engine's processes stop now, not at garbage collection
+
+
+def engine_for(tm: TransductionModel, config: TransductionConfig, lm: Any = None) -> InferenceEngine:
+    """The inference engine of a process that also trains: `hf` on the training model itself, or a
+    backend of its own when `lm` (arc_lm LMConfig) maps to one that serves adapters (vLLM)."""
+    from transduction.serving import inference_lm
+
+    if lm is None or inference_lm(lm, config).backend == "hf":
+        return InferenceEngine.on_model(tm, config)
+    return InferenceEngine.load(config, lm)
+
+
+def _context(config: TransductionConfig, backend: Any, tokenizer: Any) -> int:
+    """infer.context, else the backend's (the model config's, or vLLM's max_model_len), else the
+    tokenizer's (transduction.budget.context_length)."""
+    if config.infer.context:
+        return config.infer.context
+    return getattr(backend, "context", None) or context_length(config.infer, None, tokenizer)
+
+
+# ---- train -------------------------------------------------------------------------------------
 def make_ttt_data(task: Task, tokenizer: Any, config: TransductionConfig) -> TTTData:
     fmt = get_format(config.data.format)
     if hasattr(fmt, "check_tokenizer"):
@@ -111,6 +158,7 @@ def run_ttt(task: Task, tm: TransductionModel, config: TransductionConfig, workd
     mode = config.train.mode
     if mode == "none":
         return None
+    tm.model.set_adapter("default")  # the trained adapter (an inference call may have activated another)
     if mode == "shared":
         rec = load_adapter(tm.model, adapter_dir(workdir, SHARED_ID))
         if rec is None:
@@ -131,6 +179,7 @@ def train_shared(tasks: Sequence[Task], tm: TransductionModel, config: Transduct
                  workdir: str | Path) -> TrainRecord:
     """One adapter on the union of every task's TTT data (the paper's shared-TTT ablation)."""
     out = adapter_dir(workdir, SHARED_ID)
+    tm.model.set_adapter("default")
     rec = load_adapter(tm.model, out)
     if rec is not None:
         return rec
@@ -139,6 +188,67 @@ def train_shared(tasks: Sequence[Task], tm: TransductionModel, config: Transduct
                          tm.pad_id, out)
 
 
+@dataclass(frozen=True)
+class TrainedTask:
+    """A task after its `train` stage, as data: what `infer_tasks` needs besides the task, possibly in
+    another process. `adapter` is the saved adapter directory to serve (None: the base model); `hits`
+    are DFS hits computed at training (`dfs_done`), when the inference backend cannot search."""
+
+    task_id: str
+    data: dict[str, Any]
+    train: TrainRecord | None
+    adapter: str | None
+    seconds: dict[str, float]
+    hits: tuple[DFSHit, ...] = ()
+    dfs_capped: bool = False
+    dfs_done: bool = False
+
+    def to_dict(self) -> dict:
+        return {"task_id": self.task_id, "data": self.data,
+                "train": self.train.to_dict() if self.train is not None else None, "adapter": self.adapter,
+                "seconds": self.seconds, "dfs": [h.to_dict() for h in self.hits], "dfs_capped": self.dfs_capped,
+                "dfs_done": self.dfs_done}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainedTask:
+        return cls(d["task_id"], d["data"], TrainRecord.from_dict(d["train"]) if d["train"] is not None else None,
+                   d["adapter"], d["seconds"], tuple(DFSHit.from_dict(h) for h in d["dfs"]), d["dfs_capped"],
+                   d["dfs_done"])
+
+
+def train_task(task: Task, tm: TransductionModel, config: TransductionConfig, workdir: str | Path,
+               dfs: bool = False) -> TrainedTask:
+    """TTT (per the mode) for one task, its adapter saved under `workdir`; with `dfs`, also DFS on the
+    training model with that adapter (for an inference backend that cannot search)."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    data = make_ttt_data(task, tm.tokenizer, config) if config.train.mode == "per-task" else None
+    seconds["data"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    record = run_ttt(task, tm, config, workdir, data)
+    seconds["train"] = time.perf_counter() - clock
+    adapter = served_adapter(workdir, task.id, config, record, SHARED_ID)
+    stats: dict[str, Any] = {"n_examples": 0}
+    if data is not None:
+        stats = {"n_examples": len(data.examples), "digest": data.digest(), "n_candidates": data.n_candidates,
+                 "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
+                 **data.breakdown()}
+    hits: list[DFSHit] = []
+    capped = False
+    if dfs and config.infer.dfs_views > 0:
+        from arc_lm.config import LMConfig
+        from arc_lm.hf_backend import HFBackend
+
+        clock = time.perf_counter()
+        # The adapter just trained (or reused) is the model's own, active: searched in place (None),
+        # or the base model when nothing is served.
+        backend = HFBackend.from_model(tm.model, tm.tokenizer, LMConfig(), base_model=adapter is None)
+        hits, capped = run_dfs(task, InferenceEngine(backend, tm.tokenizer, 0), None, config)
+        seconds["dfs"] = time.perf_counter() - clock
+    return TrainedTask(task.id, stats, record, adapter, seconds, tuple(hits), capped, dfs)
+
+
+# ---- infer -------------------------------------------------------------------------------------
 def query_plan(task: Task, tokenizer: Any, config: TransductionConfig, context: int) -> QueryPlan:
     """The task's inference queries with budgets, the dropped ones and the fallbacks (transduction.budget)."""
     fmt = get_format(config.data.format)
@@ -147,63 +257,25 @@ def query_plan(task: Task, tokenizer: Any, config: TransductionConfig, context: 
                        config.infer, context)
 
 
-def run_inference(task: Task, tm: TransductionModel, config: TransductionConfig,
-                  plan: QueryPlan | None = None, adapter: str | None = None) -> list[Prediction]:
-    """Augmented predictions with the adapter as trained (disabled in mode "none"); a serving backend
-    gets the saved `adapter` directory instead, all views in one batch."""
-    plan = plan or query_plan(task, tm.tokenizer, config, context_length(config.infer, tm.model, tm.tokenizer))
-    if tm.served:
-        return predict_tasks([InferenceJob(task, adapter, plan)], tm.backend, tm.tokenizer, config)[0]
-    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
-    with ctx:
-        return predict_with_backend(task, tm.backend, tm.tokenizer, config, plan=plan)
-
-
-def predict_with_backend(task: Task, backend: Any, tokenizer: Any, config: TransductionConfig,
-                         adapter: str | Path | None = None, plan: QueryPlan | None = None) -> list[Prediction]:
-    """Augmented predictions through any arc_lm Backend, optionally with a saved adapter directory
-    (e.g. `adapter_dir(workdir, task.id)` served by a vLLM or HF backend loaded separately).
-    Only queries that fit the context run, each with its own answer budget (`query_plan`)."""
-    fmt = get_format(config.data.format)
-    plan = plan or query_plan(task, tokenizer, config,
-                              context_length(config.infer, getattr(backend, "model", None), tokenizer))
-    return predict(task, plan.queries, fmt, tokenizer, backend, config.infer,
-                   str(adapter) if adapter is not None else None, budgets=plan.budgets)
-
-
 def vote(task: Task, predictions: Sequence[Prediction], rule: str = "votes") -> list[VoteTable]:
     fn = get_voting_rule(rule)
     return [fn(i, [(p.transform, p.grid) for p in predictions if p.test_index == i]) for i in range(task.n_test)]
 
 
-def run_dfs(task: Task, tm: TransductionModel, config: TransductionConfig) -> tuple[list[DFSHit], bool]:
-    """DFS candidates under the first `infer.dfs_views` transforms (none when 0); (hits, capped)."""
+def run_dfs(task: Task, engine: InferenceEngine, adapter: str | None,
+            config: TransductionConfig) -> tuple[list[DFSHit], bool]:
+    """DFS candidates under the first `infer.dfs_views` transforms (none when 0) with `adapter` active
+    on the engine's HF model; (hits, capped)."""
     inf = config.infer
     if inf.dfs_views == 0:
         return [], False
     fmt = get_format(config.data.format)
     # Token cap per branch: the speed cap when set, else the format's worst-case 30x30 answer.
-    cap = inf.max_new_tokens or AnswerSizes(fmt, TokenCounter(tm.tokenizer)).bound
+    cap = inf.max_new_tokens or AnswerSizes(fmt, TokenCounter(engine.tokenizer)).bound
     cfg = SearchConfig(inf.dfs_threshold, inf.dfs_max_candidates, inf.dfs_max_branches, cap)
-    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
-    with ctx:
-        return dfs_views(task, tm.model, tm.tokenizer, fmt, inf.transforms[:inf.dfs_views],
-                         cfg, set(tm.backend.eos_ids))
-
-
-def score(task: Task, tables: Sequence[VoteTable], tm: TransductionModel, config: TransductionConfig,
-          hits: Sequence[DFSHit] = (), adapter: str | None = None) -> dict[int, list[float]] | None:
-    """Augmentation scores per test input (aligned with `selection.pool`), None when disabled."""
-    if config.infer.score_views == 0:
-        return None
-    if tm.served:
-        return score_tasks([ScoreJob(task, tuple(tables), adapter, tuple(hits))], tm.backend, tm.tokenizer, config)[0]
-    fmt = get_format(config.data.format)
-    ctx = tm.model.disable_adapter() if config.train.mode == "none" else contextlib.nullcontext()
-    with ctx:
-        return {t.test_index: score_candidates(task, t.test_index, pool(t, hits), fmt, tm.tokenizer,
-                                               tm.backend, config.infer.score_views, config.infer.seed)
-                for t in tables}
+    with engine.backend.model_for(adapter) as model:
+        return dfs_views(task, model, engine.tokenizer, fmt, inf.transforms[:inf.dfs_views], cfg,
+                         set(engine.backend.eos_ids))
 
 
 def make_candidates(task: Task, tables: Sequence[VoteTable], scores: dict[int, list[float]] | None,
@@ -219,13 +291,12 @@ def make_candidates(task: Task, tables: Sequence[VoteTable], scores: dict[int, l
     return out
 
 
-# ---- the whole recipe --------------------------------------------------------------------------
 @dataclass
 class TransductionResult:
-    """Everything transduction produced for one task."""
+    """Everything transduction produced for one task (its `train` and `infer` stages)."""
 
     task_id: str
-    data: dict[str, Any]                         # TTT data stats: n_examples, digest, drop counts
+    data: dict[str, Any]                         # TTT data stats, and the query plan under "inference"
     train: TrainRecord | None
     predictions: list[Prediction]
     vote_tables: list[VoteTable]
@@ -258,84 +329,42 @@ class TransductionResult:
         )
 
 
-@dataclass(frozen=True)
-class TrainedTask:
-    """A task after its TTT step (data, adapter, query plan, DFS), as data: what a serving backend
-    needs to finish it (`finish_tasks`), possibly in another process and together with other tasks.
-    `adapter` is the saved adapter directory to serve (None: the base model)."""
-
-    task: Task
-    data: dict[str, Any]
-    train: TrainRecord | None
-    plan: QueryPlan
-    adapter: str | None
-    hits: tuple[DFSHit, ...]
-    dfs_capped: bool
-    seconds: dict[str, float]
-
-
-def train_task(task: Task, model: TransductionModel, config: TransductionConfig, workdir: str | Path,
-               serve: bool = False) -> TrainedTask:
-    """TTT (per the mode), the query plan and DFS for one task, on the HF training model; with `serve`
-    the adapter directory a serving backend will use is resolved (it must have been saved)."""
-    seconds: dict[str, float] = {}
+def infer_tasks(tasks: Sequence[Task], trained: Sequence[TrainedTask], engine: InferenceEngine,
+                config: TransductionConfig) -> list[TransductionResult]:
+    """The `infer` stage of several trained tasks (see the module docstring); one result per task, in
+    order. Per-task seconds of the shared backend calls are the call's time split evenly."""
+    assert len(tasks) == len(trained) and all(t.id == tt.task_id for t, tt in zip(tasks, trained))
+    n = max(1, len(tasks))
+    plans = [query_plan(t, engine.tokenizer, config, engine.context) for t in tasks]
     clock = time.perf_counter()
-    data = make_ttt_data(task, model.tokenizer, config) if config.train.mode == "per-task" else None
-    seconds["data"] = time.perf_counter() - clock
+    predictions = predict_tasks([InferenceJob(t, tt.adapter, p) for t, tt, p in zip(tasks, trained, plans)],
+                                engine.backend, engine.tokenizer, config)
+    predict_s = (time.perf_counter() - clock) / n
+    tables = [vote(t, p, config.infer.voting) for t, p in zip(tasks, predictions)]
+    searched: list[tuple[tuple[DFSHit, ...], bool, float]] = []
+    for t, tt in zip(tasks, trained):
+        clock = time.perf_counter()
+        if tt.dfs_done or not engine.searches:
+            searched.append((tt.hits, tt.dfs_capped, tt.seconds.get("dfs", 0.0)))
+            continue
+        hits, capped = run_dfs(t, engine, tt.adapter, config)
+        searched.append((tuple(hits), capped, time.perf_counter() - clock))
     clock = time.perf_counter()
-    record = run_ttt(task, model, config, workdir, data)
-    seconds["train"] = time.perf_counter() - clock
-    adapter = served_adapter(workdir, task.id, config, record, SHARED_ID) if serve else None
-    plan = query_plan(task, model.tokenizer, config, context_length(config.infer, model.model, model.tokenizer))
-    clock = time.perf_counter()
-    hits, capped = run_dfs(task, model, config)  # reads only the model: order-free w.r.t. inference
-    seconds["dfs"] = time.perf_counter() - clock
-    stats: dict[str, Any] = {"n_examples": 0}
-    if data is not None:
-        stats = {"n_examples": len(data.examples), "digest": data.digest(), "n_candidates": data.n_candidates,
-                 "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
-                 **data.breakdown()}
-    stats["inference"] = plan.summary()
-    return TrainedTask(task, stats, record, plan, adapter, tuple(hits), capped, seconds)
+    scores = score_tasks([ScoreJob(t, tuple(tb), tt.adapter, hits) for t, tt, tb, (hits, _, _)
+                          in zip(tasks, trained, tables, searched)], engine.backend, engine.tokenizer, config)
+    score_s = (time.perf_counter() - clock) / n
+    results = []
+    for t, tt, plan, preds, tb, sc, (hits, capped, dfs_s) in zip(tasks, trained, plans, predictions, tables,
+                                                                 scores, searched):
+        seconds = {"data": tt.seconds.get("data", 0.0), "train": tt.seconds.get("train", 0.0),
+                   "predict": predict_s, "dfs": dfs_s, "score": score_s}
+        results.append(TransductionResult(t.id, {**tt.data, "inference": plan.summary()}, tt.train, preds, tb, sc,
+                                          make_candidates(t, tb, sc, config, hits), seconds, list(hits), capped))
+    return results
 
 
-def _result(t: TrainedTask, predictions: list[Prediction], tables: list[VoteTable],
-            scores: dict[int, list[float]] | None, config: TransductionConfig,
-            predict_s: float, score_s: float) -> TransductionResult:
-    seconds = {"data": t.seconds["data"], "train": t.seconds["train"], "predict": predict_s,
-               "dfs": t.seconds["dfs"], "score": score_s}
-    hits = list(t.hits)
-    return TransductionResult(t.task.id, t.data, t.train, predictions, tables, scores,
-                              make_candidates(t.task, tables, scores, config, hits), seconds, hits, t.dfs_capped)
-
-
-def finish_tasks(trained: Sequence[TrainedTask], backend: Any, tokenizer: Any,
-                 config: TransductionConfig) -> list[TransductionResult]:
-    """Inference, voting, scoring and candidates of several trained tasks on a backend that serves their
-    saved adapters: one `generate` and one `score` call for all of them (`transduction.serving`).
-    Per-task seconds of the shared calls are the call's time split evenly."""
-    clock = time.perf_counter()
-    predictions = predict_tasks([InferenceJob(t.task, t.adapter, t.plan) for t in trained], backend, tokenizer, config)
-    predict_s = (time.perf_counter() - clock) / max(1, len(trained))
-    tables = [vote(t.task, p, config.infer.voting) for t, p in zip(trained, predictions)]
-    clock = time.perf_counter()
-    scores = score_tasks([ScoreJob(t.task, tuple(tb), t.adapter, t.hits) for t, tb in zip(trained, tables)],
-                         backend, tokenizer, config)
-    score_s = (time.perf_counter() - clock) / max(1, len(trained))
-    return [_result(t, p, tb, s, config, predict_s, score_s)
-            for t, p, tb, s in zip(trained, predictions, tables, scores)]
-
-
-def transduce_task(task: Task, model: TransductionModel, config: TransductionConfig,
+def transduce_task(task: Task, tm: TransductionModel, engine: InferenceEngine, config: TransductionConfig,
                    workdir: str | Path) -> TransductionResult:
-    """TTT (per the mode) + augmented inference + voting (+ scoring) for one task."""
-    trained = train_task(task, model, config, workdir, serve=model.served)
-    if model.served:
-        return finish_tasks([trained], model.backend, model.tokenizer, config)[0]
-    clock = time.perf_counter()
-    predictions = run_inference(task, model, config, trained.plan)
-    predict_s = time.perf_counter() - clock
-    tables = vote(task, predictions, config.infer.voting)
-    clock = time.perf_counter()
-    scores = score(task, tables, model, config, trained.hits)
-    return _result(trained, predictions, tables, scores, config, predict_s, time.perf_counter() - clock)
+    """The `train` and `infer` stages of one task, one after the other."""
+    trained = train_task(task, tm, config, workdir, dfs=not engine.searches)
+    return infer_tasks([task], [trained], engine, config)[0]

@@ -1,4 +1,5 @@
-"""Augmented inference: prompts under invertible transforms, generation, parsing, inverse mapping.
+"""Augmented inference: prompts under invertible transforms, their requests, parsing, inverse mapping.
+Generation itself goes through `transduction.serving.predict_tasks`, the one path for every backend.
 
 The queries (which test input, transform and demonstrations) come from transduction.queries. Each
 query gets its own answer budget (transduction.budget); a generation that hits it is recorded as
@@ -60,7 +61,8 @@ def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, token
     """The prompt text and the arc_lm GenerationRequest of every query (query i samples with the seed
     derived from (infer.seed, task id, i), see arc_core.seeds). `budgets`: max new tokens per query
     (transduction.budget.fit_queries); default: the worst-case 30x30 answer bound, capped by
-    infer.max_new_tokens."""
+    infer.max_new_tokens. Every request is in the task's own batching group (`GenerationRequest.group`),
+    so the task's answers do not depend on other tasks sent in the same backend call."""
     from arc_lm.api import GenerationRequest
 
     if budgets is None:
@@ -69,7 +71,7 @@ def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, token
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
                                   stop=fmt.stop, seed=derive_seed(cfg.seed, task.id, "infer", i)
-                                  if cfg.temperature > 0 else None, adapter=adapter)
+                                  if cfg.temperature > 0 else None, adapter=adapter, group=task.id)
                 for i, (p, budget) in enumerate(zip(prompts, budgets))]
     return prompts, requests
 
@@ -95,12 +97,3 @@ def parse_predictions(queries: Sequence[Query], prompts: Sequence[str], results:
                               parsed.error, res.completion_tokens[0], getattr(reason, "value", str(reason))))
     return out
 
-
-def predict(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, backend: Any,
-            cfg: InferConfig, adapter: str | None = None, budgets: Sequence[int] | None = None) -> list[Prediction]:
-    """Generate for every query (in backend calls of `infer.batch_size`), parse, map back."""
-    prompts, requests = prediction_requests(task, queries, fmt, tokenizer, cfg, adapter, budgets)
-    results = []
-    for start in range(0, len(requests), cfg.batch_size):
-        results += backend.generate(requests[start:start + cfg.batch_size])
-    return parse_predictions(queries, prompts, results, fmt)

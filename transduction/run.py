@@ -3,7 +3,8 @@
 RUN_DIR layout:
   config.json                 the TransductionConfig used
   tasks.json                  the dataset name and its tasks without test outputs (arc_core.run_tasks)
-  lm.json                     the LM settings inference ran with (backend, device, vLLM settings)
+  lm.json                     the LM settings inference runs with (backend, device, vLLM settings); a
+                              resume with other settings is refused, as with config.json
   adapters/<task_id>/         peft adapter + record.json (reused on resume)
   results/<task_id>.json      TransductionResult.to_dict() (a task with a result is skipped on resume)
   candidates.json             {task_id: {test_index: [candidate, ...]}} ranked
@@ -27,8 +28,8 @@ from arc_core.run_tasks import write_run_tasks
 from arc_core.task import Dataset
 from arc_lm.config import LMConfig
 from transduction.config import TransductionConfig
-from transduction.pipeline import (TransductionModel, TransductionResult, train_shared,
-                                   transduce_task)
+from transduction.pipeline import (InferenceEngine, TransductionModel, TransductionResult, engine_for,
+                                   train_shared, transduce_task)
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,33 @@ def attempts_of(result: TransductionResult, n_test: int) -> list[tuple[Grid | No
     return out
 
 
+def _record_or_check(path: Path, current: dict, what: str) -> None:
+    """Write `current` to `path`, or, on resume, refuse when it differs from what is there."""
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored != current:
+            diff = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+            raise ValueError(f"{path.parent} holds a run with a different {what} (differs in: {', '.join(diff)}); "
+                             "resume with the same settings or use another --out directory")
+    write_json_atomic(path, current)
+
+
 def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str | Path,
                       model: TransductionModel | None = None, device: str = "auto",
-                      log: Callable[[str], None] = lambda s: None, lm: LMConfig | None = None) -> RunSummary:
+                      log: Callable[[str], None] = lambda s: None, lm: LMConfig | None = None,
+                      engine: InferenceEngine | None = None) -> RunSummary:
     """Transduce every task of `dataset` into `out_dir` (resumable); `lm` picks the inference backend
     (transduction.serving; None: hf on the training model)."""
     from arc_core.scoring import score
     from arc_core.submission import write_submission
 
     out = Path(out_dir)
-    cfg_path = out / "config.json"
-    cfg_dict = to_dict(config)
-    if cfg_path.is_file() and json.loads(cfg_path.read_text()) != cfg_dict:
-        raise ValueError(f"{out} holds a run with a different configuration; use another --out directory")
-    write_json_atomic(cfg_path, cfg_dict)
+    lm = lm if lm is not None else LMConfig(model=config.model, device=device)
+    _record_or_check(out / "config.json", to_dict(config), "configuration")
+    _record_or_check(out / "lm.json", to_dict(lm), "LM settings (lm.*: which backend inference runs on)")
     write_run_tasks(out, dataset)
-    if lm is not None:
-        write_json_atomic(out / "lm.json", to_dict(lm))
-    tm = model if model is not None else TransductionModel.load(config, device, lm)
+    tm = model if model is not None else TransductionModel.load(config, device)
+    engine = engine if engine is not None else engine_for(tm, config, lm)
     tasks = [dataset.tasks[t] for t in dataset.ids()]
     if config.train.mode == "shared":
         rec = train_shared(tasks, tm, config, out)
@@ -80,7 +90,7 @@ def transduce_dataset(dataset: Dataset, config: TransductionConfig, out_dir: str
             reused += 1
             log(f"[{i}/{len(tasks)}] {task.id}: result reused")
             continue
-        res = transduce_task(task, tm, config, out)
+        res = transduce_task(task, tm, engine, config, out)
         write_json_atomic(path, res.to_dict())
         results[task.id] = res
         n_ok = sum(p.grid is not None for p in res.predictions)

@@ -3,18 +3,22 @@
 Which backend (one setting for both inference and augmentation scoring): the LM settings are an arc_lm
 `LMConfig` — the run's `lm` section in `arc-hybrid run`, the `lm` table (or `--set lm.KEY=VALUE`) in
 `arc-hybrid transduce`. `inference_lm` maps its `backend` to the transduction backend:
-- "hf" (default): inference on the training model itself, the adapter used in place (no disk trip).
+- "hf" (default): transformers; each task's saved adapter is loaded into the model by directory
+  (`arc_lm.hf_backend`), on the training model itself in a local run (no second copy of the weights).
 - "vllm": a vLLM engine over the same base model (`transduction.model`, never `lm.model`); each task's
   adapter is served from its peft `save_pretrained` directory (`adapter_dir`) with one `LoRARequest`
   per task, prefix caching per `lm.vllm.enable_prefix_caching`, `lm.vllm.max_lora_rank` raised to
-  the adapter's rank when lower.
+  the adapter's rank when lower. vLLM leaves an lm_head LoRA out of prompt log-probs
+  (vllm-project/vllm#51594), so scoring such adapters on vLLM is refused.
 - "openai": a server holds no per-task adapters, so transduction stays on "hf" (induction still uses
   the server).
 Training is always transformers + peft.
 
 Batching: `predict_tasks` and `score_tasks` take several tasks' work (each with its own adapter
 directory or None) and send all of it to the backend in one `generate` / `score` call, so vLLM
-schedules every view of every task together (the ensemble's GPU workers call these directly).
+schedules every view of every task together. Each task's requests carry the task id as their batching
+group, so on `hf` (padded batches of `infer.batch_size` rows) a task's answers are the same whether it
+was sent alone or beside other tasks.
 """
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def inference_lm(lm: LMConfig, config: TransductionConfig) -> LMConfig:
-    """The LMConfig transduction serves its adapters with (model = `config.model`)."""
+    """The LMConfig transduction serves its adapters with: model = `config.model`, and on `hf`
+    `infer.batch_size` rows per padded batch (the one batching rule, transduction.pipeline)."""
     backend = ADAPTER_BACKENDS[lm.backend]
     vllm = lm.vllm
     if backend == "vllm" and vllm.max_lora_rank < config.lora.rank:
@@ -53,7 +58,11 @@ def inference_lm(lm: LMConfig, config: TransductionConfig) -> LMConfig:
             raise ValueError(f"lora.rank={config.lora.rank} is above vLLM's largest LoRA rank {VLLM_LORA_RANKS[-1]}; "
                              "lower lora.rank or use lm.backend=hf")
         vllm = dataclasses.replace(vllm, max_lora_rank=fits[0])
-    return dataclasses.replace(lm, model=config.model, backend=backend, vllm=vllm)
+    if backend == "vllm" and config.lora.lm_head and config.infer.score_views > 0:
+        raise ValueError("vLLM leaves an lm_head LoRA's delta out of prompt log-probs (vllm-project/vllm#51594), "
+                         "so its augmentation scores would be wrong: set lora.lm_head=false, "
+                         "infer.score_views=0 or lm.backend=hf")
+    return dataclasses.replace(lm, model=config.model, backend=backend, vllm=vllm, batch_size=config.infer.batch_size)
 
 
 def served_adapter(workdir: str | Path, task_id: str, config: TransductionConfig,

@@ -12,7 +12,8 @@ is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
 
 Adapters are saved with peft's `save_pretrained` (the on-disk format vLLM reads), one directory
 per task (`adapter_dir`), with `record.json` (the `TrainRecord`) written last; a directory holding
-a record is complete and is reused on resume (`load_adapter`).
+a record is complete and is reused on resume (`load_adapter`). `adapter_files` / `write_adapter_files`
+move a saved directory as bytes (between the machines of a cluster that share no file system).
 """
 from __future__ import annotations
 
@@ -222,3 +223,32 @@ def load_adapter(model: Any, out_dir: Path) -> TrainRecord | None:
                          f"e.g. {unexpected[0]}); was it trained with other lora settings?")
     record = TrainRecord.from_dict(json.loads(rec_path.read_text()))
     return TrainRecord(**{**asdict(record), "losses": record.losses, "reused": True})
+
+
+def adapter_files(out_dir: str | Path) -> dict[str, bytes]:
+    """A complete saved adapter directory as {file name: bytes} (flat: peft writes no subdirectory)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / RECORD_FILE).is_file():
+        raise ValueError(f"{out_dir}: not a complete saved adapter (no {RECORD_FILE})")
+    files = {p.name: p.read_bytes() for p in sorted(out_dir.iterdir()) if p.is_file()}
+    if "adapter_config.json" not in files:
+        raise ValueError(f"{out_dir}: no adapter_config.json (expected peft's save_pretrained output)")
+    return files
+
+
+def write_adapter_files(files: dict[str, bytes], out_dir: str | Path) -> Path:
+    """Write `adapter_files` output into `out_dir`, replacing what is there, record.json last (so a
+    reader never takes a half-written directory for a complete one)."""
+    out_dir = Path(out_dir)
+    for name in files:
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"adapter file name {name!r} is not a plain file name")
+    if RECORD_FILE not in files:
+        raise ValueError(f"adapter files lack {RECORD_FILE}: not a complete adapter")
+    (out_dir / RECORD_FILE).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in sorted(files.items(), key=lambda kv: kv[0] == RECORD_FILE):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(out_dir / name)
+    return out_dir

@@ -33,7 +33,7 @@ def _program(task, pid: str, right: bool, crash: bool = False) -> dict:
 
 def fill_synthetic(run_dir: Path) -> tuple[RunStore, object]:
     """A run over TASKS: task 0 solved by a verified program, task 1 by transduction, task 2's
-    transduction failed (out of memory)."""
+    transduction failed (its train stage: out of memory)."""
     ds = load_dataset("arc1/training").select(list(TASKS))
     store = RunStore(run_dir)
     store.set_meta("dataset", "arc1/training")
@@ -49,10 +49,12 @@ def fill_synthetic(run_dir: Path) -> tuple[RunStore, object]:
             ind.candidates = [(Candidate(tid, i, truth[i], Source.INDUCTION, 0, 3.0, None, (f"p{k}good",)), True)
                               for i in range(task.n_test)]
         store.finish_stage(tid, "induction", ind, 1.5)
-        store.start_stage(tid, "transduction")
+        store.start_stage(tid, "train")
         if k == 2:
-            store.fail_stage(tid, "transduction", FailureReason.OUT_OF_MEMORY, "MemoryError: synthetic", 0.5)
+            store.fail_stage(tid, "train", FailureReason.OUT_OF_MEMORY, "MemoryError: synthetic", 0.5)
         else:
+            ttt = {"examples": 12, "tokens": 3400, "seconds": 2.5, "loss_curve": [2.0, 1.5, 1.1, 0.7, 0.6]}
+            store.finish_stage(tid, "train", StageOutput(ttt=ttt), 2.5)
             cands = []
             for i in range(task.n_test):
                 first = truth[i] if k == 1 else wrong
@@ -63,8 +65,8 @@ def fill_synthetic(run_dir: Path) -> tuple[RunStore, object]:
                          "stage1": {"identity": [wrong.to_list()]},
                          "ranked": [{"grid": wrong.to_list(), "votes": 4, "identity_count": 1, "count": 2,
                                      "transforms": ["identity"]}]} for i in range(task.n_test)}
-            ttt = {"examples": 12, "tokens": 3400, "seconds": 2.5, "loss_curve": [2.0, 1.5, 1.1, 0.7, 0.6]}
-            store.finish_stage(tid, "transduction", StageOutput(candidates=cands, ttt=ttt, votes=votes), 3.0)
+            store.start_stage(tid, "infer")
+            store.finish_stage(tid, "infer", StageOutput(candidates=cands, votes=votes), 0.5)
         verified, trans = {}, {}
         for c, ok in store.candidates(tid):
             (verified if c.source is Source.INDUCTION else trans).setdefault(c.test_index, []).append(c)

@@ -13,7 +13,7 @@ from arc_core.candidates import Candidate, Source
 from arc_core.grid import Grid
 from ensemble.config import build_run_config
 from ensemble.runner import RunOptions, run
-from ensemble.store import RunStore
+from ensemble.store import RunStore, StageStatus
 
 TASKS = ("0d3d703e", "25ff71a9", "6150a2bd")
 
@@ -102,8 +102,9 @@ def test_skip_ttt_when_every_test_input_is_verified(tmp_path, tiny_inputs):
 
     with RunStore(out) as s:
         for t in ("25ff71a9", "6150a2bd"):
-            row = s.stage(t, "transduction")
+            row = s.stage(t, "train")
             assert row["status"] == "skipped" and "verified-program answer" in row["note"]
+            assert s.stage_status(t, "infer") is StageStatus.SKIPPED
         summary = summarise(s, ds)
         assert summary.skipped_ttt == ["25ff71a9", "6150a2bd"] and summary.score.strict_solved == 2
 
@@ -141,12 +142,35 @@ def test_dataset_without_solutions(tmp_path, tiny_inputs):
 
 
 def test_stage_the_process_keeps_dying_in_is_recorded_crashed(tmp_path, tiny_inputs):
+    from ensemble.runner import MAX_CRASHES
+
     out = tmp_path / "run"
     with RunStore(out) as s:  # two earlier invocations died inside this stage
         s.start_stage("6150a2bd", "induction")
+        assert s.recover(MAX_CRASHES, retry_failed=False) == []  # the second invocation starts: 1 crash
         s.start_stage("6150a2bd", "induction")
     run(_cfg(tiny_inputs), out)
     with RunStore(out) as s:
         row = s.stage("6150a2bd", "induction")
-        assert (row["status"], row["reason"], row["starts"]) == ("failed", "crashed", 2)
+        assert (row["status"], row["reason"], row["starts"], row["crashes"]) == ("failed", "crashed", 2, 2)
         assert s.task_status("0d3d703e") == ("done", None)
+
+
+def test_attempts_and_process_deaths_are_counted_apart(tmp_path):
+    """A retry after a worker died, or --retry-failed, is an attempt; only the run process dying while
+    the stage ran in it is a crash. One such death after either is redone, not recorded crashed."""
+    from ensemble.runner import MAX_CRASHES
+    from ensemble.store import FailureReason, StageStatus
+
+    with RunStore(tmp_path / "run") as s:
+        s.start_stage("a", "train", "model-1")  # the worker died ...
+        s.start_stage("a", "train", "model-2")  # ... the retry was in flight when the driver was killed
+        s.start_stage("b", "infer")  # failed, then --retry-failed, then the run process was killed in it
+        s.fail_stage("b", "infer", FailureReason.EXCEPTION, "x", 0.1)
+        s.start_stage("b", "infer")
+        assert s.recover(MAX_CRASHES, retry_failed=False) == []
+        assert (s.stage("a", "train")["crashes"], s.stage("b", "infer")["crashes"]) == (0, 1)
+        assert s.stage_status("a", "train") is s.stage_status("b", "infer") is StageStatus.INTERRUPTED
+        s.start_stage("b", "infer")  # redone, and the process dies in it a second time
+        assert s.recover(MAX_CRASHES, retry_failed=False) == [("b", "infer")]
+        assert s.stage("b", "infer")["reason"] == FailureReason.CRASHED.value

@@ -4,6 +4,7 @@ unbatched path's; a failing request fails only its own caller."""
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 
 import pytest
@@ -121,15 +122,19 @@ def test_batch_size_by_backend():
         RequestBatcher(SeededFake(), max_calls=0)
 
 
-class _FakeRay:
-    def __init__(self, cpus: float, gpus: float) -> None:
-        self.res = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+def _layout(cpus, gpus, sets, phase, n_tasks, nodes=1):
+    from ensemble.config import build_run_config
+    from ensemble.ray_exec import serves_transduction
+    from ensemble.ray_layout import Resources, plan
 
-    def cluster_resources(self) -> dict:
-        return dict(self.res)
+    cfg = build_run_config("cpu-small", None, sets)
+    counts = {"induction": n_tasks} if phase == "induction" else {"train": n_tasks, "infer": n_tasks}
+    node = Resources(cpus / nodes, gpus / nodes)
+    served = phase == "transduction" and serves_transduction(cfg)
+    return {r: n for r, n in plan(cfg, phase, counts, [node] * nodes, served).counts.items() if n or r == "sampler"}
 
 
-@pytest.mark.parametrize("cpus, gpus, sets, stage, want", [
+@pytest.mark.parametrize("cpus, gpus, sets, phase, want", [
     # 8 GPUs, 64 CPUs: a sampler per GPU, the CPUs they leave verify programs.
     (64, 8, [], "induction", {"sampler": 8, "induction": 56}),
     (64, 8, ["induction.n_samples=0"], "induction", {"sampler": 0, "induction": 64}),
@@ -141,36 +146,24 @@ class _FakeRay:
     (2, 0, ["ray.transduction_serving=on"], "transduction", {"inference": 1, "ttt": 1}),
     (2, 0, ["ray.transduction_serving=off", "lm.backend=vllm"], "transduction", {"model": 2}),
 ])
-def test_actor_layout(cpus, gpus, sets, stage, want):
-    from ensemble.config import build_run_config
-    from ensemble.ray_exec import RayExecutor
-
-    ex = RayExecutor.__new__(RayExecutor)  # no cluster: only the layout arithmetic
-    ex.cfg, ex.ray = build_run_config("cpu-small", None, sets), _FakeRay(cpus, gpus)
-    assert ex._layout(stage, n_tasks=100) == want
-    assert all(v <= 3 for v in ex._layout(stage, n_tasks=3).values())
+def test_actor_layout(cpus, gpus, sets, phase, want):
+    assert _layout(cpus, gpus, sets, phase, 100) == want
+    assert all(v <= 3 for v in _layout(cpus, gpus, sets, phase, 3).values())
 
 
-def test_served_transduction_needs_room_for_both_roles():
-    from ensemble.config import build_run_config
-    from ensemble.ray_exec import RayExecutor
-
-    ex = RayExecutor.__new__(RayExecutor)
-    ex.cfg, ex.ray = build_run_config("cpu-small", None, ["lm.backend=vllm"]), _FakeRay(16, 1)
-    with pytest.raises(ValueError, match="gpus_per_worker=1 fits 1 on 1 GPU"):
-        ex._layout("transduction", 10)
-
-
-def test_a_cluster_too_small_for_sampling_and_verifying_says_so():
-    from ensemble.config import build_run_config
-    from ensemble.ray_exec import RayExecutor
-
-    ex = RayExecutor.__new__(RayExecutor)
-    ex.cfg, ex.ray = build_run_config("cpu-small", None, ["ray.cpus_per_worker=2"]), _FakeRay(2, 0)
-    with pytest.raises(ValueError, match="leave none for an induction actor"):
-        ex._layout("induction", 10)  # instead of an actor that waits for a CPU forever
-    ex.cfg = build_run_config("cpu-small", None, [])
-    assert ex._layout("induction", 10) == {"sampler": 1, "induction": 1}
+@pytest.mark.parametrize("cpus, gpus, nodes, sets, phase, setting", [
+    (2, 0, 1, ["ray.transduction_serving=on", "ray.serve_workers=2"], "transduction", "ray.serve_workers"),
+    (2, 0, 1, ["ray.model_workers=4"], "transduction", "ray.model_workers=4"),
+    (32, 4, 1, ["ray.model_workers=8"], "transduction", "ray.model_workers=8"),
+    (2, 0, 1, ["ray.sandbox_workers=3", "induction.n_samples=0"], "induction", "ray.sandbox_workers=3"),
+    (2, 0, 2, ["ray.cpus_per_worker=2"], "transduction", "ray.cpus_per_worker"),  # two 1-CPU nodes
+    (16, 1, 1, ["lm.backend=vllm"], "transduction", "ray.gpus_per_worker"),  # no GPU left for a TTT actor
+    (2, 0, 1, ["ray.cpus_per_worker=2"], "induction", "ray.cpus_per_worker"),  # no CPU left to verify
+])
+def test_a_layout_the_cluster_cannot_hold_is_refused_naming_the_setting(cpus, gpus, nodes, sets, phase, setting):
+    """Before any actor is asked for (it would wait forever), whatever the number of tasks."""
+    with pytest.raises(ValueError, match=re.escape(setting)):
+        _layout(cpus, gpus, sets, phase, 1, nodes)
 
 
 class FailsOnTask:
@@ -188,37 +181,39 @@ class FailsOnTask:
             raise RuntimeError("adapter cannot be loaded")
         return [GenerationResult(("12\n21",), 1, (1,), (FinishReason.STOP,)) for _ in requests]
 
+    def close(self):
+        pass
 
-def test_inference_actor_batch_failure_fails_only_the_bad_task(embedded_tokenizer):
-    """`InferenceWorker.run` (without Ray): several trained tasks in one serving call; when that call
+
+def test_inference_actor_batch_failure_fails_only_the_bad_task(embedded_tokenizer, tmp_path):
+    """`StageWorker.infer` (without Ray): several trained tasks in one serving call; when that call
     fails, each task is redone alone and only the one at fault records a failure."""
     from arc_core.datasets import load_dataset
     from transduction.formats import get_format
-    from transduction.pipeline import TrainedTask, query_plan
+    from transduction.pipeline import InferenceEngine, TrainedTask, query_plan
     from transduction.predict import prediction_requests
 
     from ensemble.config import build_run_config
-    from ensemble.ray_workers import InferenceWorker
+    from ensemble.ray_workers import InferWork, StageWorker
+    from ensemble.stages import Solvers
 
     cfg = build_run_config("cpu-small", None, ["transduction.infer.score_views=0"])
     tc = cfg.transduction
     ds = load_dataset("arc1/training").select(["6150a2bd", "0d3d703e", "25ff71a9"])
-    trained = []
-    for tid in ds.ids():
-        task = ds.tasks[tid]
-        plan = query_plan(task, embedded_tokenizer, tc, 8192)
-        trained.append(TrainedTask(task, {"n_examples": 0}, None, plan, None, (), False,
-                                   {"data": 0.0, "train": 0.0, "dfs": 0.0}))
-    bad_task = trained[1]
-    prompts, _ = prediction_requests(bad_task.task, bad_task.plan.queries, get_format(tc.data.format),
-                                     embedded_tokenizer, tc.infer, None, bad_task.plan.budgets)
-    worker = InferenceWorker.__new__(InferenceWorker)  # its engine is the fake: no model loaded
-    worker.cfg, worker.name, worker.batches = cfg, "inference-test", []
-    worker.backend, worker.tokenizer = FailsOnTask(set(prompts)), embedded_tokenizer
-    results = worker.run(trained)
-    assert [r.task_id for r in results] == [t.task.id for t in trained]
+    works = [InferWork(ds.tasks[t], TrainedTask(t, {"n_examples": 0}, None, None, {"data": 0.0, "train": 0.0}))
+             for t in ds.ids()]
+    bad = ds.tasks[ds.ids()[1]]
+    plan = query_plan(bad, embedded_tokenizer, tc, 8192)
+    prompts, _ = prediction_requests(bad, plan.queries, get_format(tc.data.format), embedded_tokenizer, tc.infer,
+                                     None, plan.budgets)
+    worker = StageWorker.__new__(StageWorker)  # its engine is the fake: no model loaded
+    worker.name, worker.scratch = "inference-test", tmp_path
+    worker.solvers = Solvers(cfg, None, workdir=tmp_path, remote_models=True)
+    worker.solvers._engine = InferenceEngine(FailsOnTask(set(prompts)), embedded_tokenizer, 8192)
+    results = worker.infer(works)
+    assert [r.task_id for r in results] == [w.task.id for w in works]
     assert [r.failure is None for r in results] == [True, False, True]
     assert "adapter cannot be loaded" in results[1].failure.message
-    assert len(worker.backend.calls) == 1 + 3  # the merged call, then each task alone
+    assert len(worker.solvers._engine.backend.calls) == 1 + 3  # the merged call, then each task alone
     for r in (results[0], results[2]):  # the fake's answer, parsed (and mapped back per view)
         assert r.output.candidates and all(c.grid.shape == (2, 2) for c, _ in r.output.candidates)

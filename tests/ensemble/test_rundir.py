@@ -88,7 +88,8 @@ def test_task_and_report_read_a_transduce_directory(tiny_model_dir, tmp_path, ca
                  "--set", "infer.transforms=identity", "--device", "cpu"]) == 0
     capsys.readouterr()
     assert main(["task", "6150a2bd", "--run", str(out), "--style", "plain"]) == 0
-    assert "transduction  done" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "train         done" in out_text and "infer         done" in out_text
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
     assert main(["programs", "--run", str(out), "--json"]) == 0

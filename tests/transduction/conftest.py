@@ -66,3 +66,14 @@ def llama3_tokenizer():
     from arc_lm.models import llama3_tokenizer_dir, load_tokenizer_dir
 
     return load_tokenizer_dir(llama3_tokenizer_dir())
+
+
+@pytest.fixture()
+def transduce():
+    """transduce(task, tm, config, workdir) -> TransductionResult: both stages, inference on the
+    training model itself (`InferenceEngine.on_model`)."""
+    from transduction.pipeline import InferenceEngine, transduce_task
+
+    def run(task, tm, config, workdir):
+        return transduce_task(task, tm, InferenceEngine.on_model(tm, config), config, workdir)
+    return run

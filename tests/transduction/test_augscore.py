@@ -51,5 +51,8 @@ def test_scores_sum_over_views(grid, embedded_tokenizer):
 def test_marc_scoring_with_tiny_model(grid, tiny_tm):
     task = _task(grid)
     fmt = get_format("marc")
-    scores = score_candidates(task, 0, [grid("76", "08"), grid("1")], fmt, tiny_tm.tokenizer, tiny_tm.backend, 2, 0)
+    from arc_lm.hf_backend import HFBackend
+
+    backend = HFBackend.from_model(tiny_tm.model, tiny_tm.tokenizer)
+    scores = score_candidates(task, 0, [grid("76", "08"), grid("1")], fmt, tiny_tm.tokenizer, backend, 2, 0)
     assert len(scores) == 2 and all(s < 0 for s in scores)

@@ -11,7 +11,7 @@ from arc_lm.api import FinishReason, GenerationResult
 from transduction.budget import AnswerSizes, TokenCounter, fit_queries, plausible_shape
 from transduction.config import InferConfig
 from transduction.formats import ParseStatus, PseudoTask, get_format
-from transduction.predict import predict
+from transduction.predict import parse_predictions, prediction_requests
 from transduction.queries import build_queries
 
 
@@ -92,7 +92,8 @@ def test_a_truncated_generation_is_never_parsed(grid, embedded_tokenizer):
     fmt = get_format("compact")
     queries = build_queries(task, InferConfig())
     backend = TruncatingBackend()
-    preds = predict(task, queries, fmt, embedded_tokenizer, backend, InferConfig(), budgets=[7] * len(queries))
+    prompts, requests = prediction_requests(task, queries, fmt, embedded_tokenizer, InferConfig(), budgets=[7] * len(queries))
+    preds = parse_predictions(queries, prompts, backend.generate(requests), fmt)
     assert [r.max_new_tokens for r in backend.requests] == [7] * len(queries)
     assert all(p.status is ParseStatus.TRUNCATED and p.grid is None for p in preds)
 

@@ -7,8 +7,19 @@ from arc_core.transforms import PAPER_INFERENCE_TRANSFORMS, Augmentation
 from arc_lm.api import FinishReason, GenerationResult
 from transduction.config import InferConfig
 from transduction.formats import ParseStatus, get_format
-from transduction.predict import Prediction, predict
+from transduction.predict import Prediction
 from transduction.queries import build_queries
+from transduction.serving import InferenceJob, predict_tasks
+
+
+def predict(task, queries, fmt, tokenizer, backend, cfg):
+    """Every query of `task` through the one inference path (`serving.predict_tasks`, no plan: every
+    query with the worst-case budget); `queries` must be the task's own (build_queries)."""
+    from transduction.config import DataConfig, TransductionConfig
+
+    assert list(queries) == build_queries(task, cfg)
+    config = TransductionConfig(data=DataConfig(format=fmt.name), infer=cfg)
+    return predict_tasks([InferenceJob(task)], backend, tokenizer, config)[0]
 
 
 class ScriptedBackend:

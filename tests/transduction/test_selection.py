@@ -43,13 +43,13 @@ def test_errors_and_round_trip(grid):
     assert DFSHit.from_dict(DFSHit(0, "rot90", a, -0.5).to_dict()) == DFSHit(0, "rot90", a, -0.5)
 
 
-def test_transduce_task_with_dfs_and_nvarc(tiny_tm, flip_task, tiny_config, tmp_path):
+def test_transduce_task_with_dfs_and_nvarc(tiny_tm, flip_task, tiny_config, tmp_path, transduce):
     """The whole recipe with DFS candidates, marc voting and the nvarc ranking, on the tiny model."""
-    from transduction.pipeline import TransductionResult, transduce_task
+    from transduction.pipeline import TransductionResult
 
     cfg = tiny_config(infer={"max_new_tokens": 12, "dfs_views": 2, "dfs_threshold": 0.001, "score_views": 2,
                              "ranking": "nvarc", "voting": "marc"})
-    res = transduce_task(flip_task, tiny_tm, cfg, tmp_path)
+    res = transduce(flip_task, tiny_tm, cfg, tmp_path)
     assert res.vote_tables[0].rule == "marc"
     assert {h.view for h in res.dfs} <= {"identity", "transpose"} and res.dfs
     cands = res.candidates[0]

@@ -12,16 +12,15 @@ import pytest
 
 from arc_lm import LMConfig, VLLMSettings
 from transduction.commands import build_configs
-from transduction.pipeline import SHARED_ID, TransductionModel, score, transduce_task
-from transduction.serving import (InferenceJob, ScoreJob, inference_lm, predict_tasks, score_tasks,
-                                  served_adapter)
-from transduction.train import TrainRecord, adapter_dir, load_adapter
+from transduction.pipeline import SHARED_ID
+from transduction.serving import ScoreJob, inference_lm, score_tasks, served_adapter
+from transduction.train import TrainRecord, adapter_dir
 from transduction.voting import hierarchical_vote
 
 
 def test_inference_lm_maps_backends_and_lora_rank(tiny_config):
     cfg = tiny_config(lora={"rank": 100})
-    assert inference_lm(LMConfig(model="other"), cfg) == LMConfig(model=cfg.model)
+    assert inference_lm(LMConfig(model="other"), cfg) == LMConfig(model=cfg.model, batch_size=cfg.infer.batch_size)
     assert inference_lm(LMConfig(backend="openai"), cfg).backend == "hf"  # a server has no per-task adapters
     served = inference_lm(LMConfig(backend="vllm", vllm=VLLMSettings(max_lora_rank=8)), cfg)
     assert served.backend == "vllm" and served.vllm.max_lora_rank == 128 and served.model == cfg.model
@@ -63,6 +62,9 @@ class Recording:
     def __init__(self, inner):
         self.inner, self.name, self.calls = inner, inner.name, []
 
+    def __getattr__(self, name):  # what else the backend offers (context, model_for, eos_ids)
+        return getattr(self.inner, name)
+
     def generate(self, requests):
         self.calls.append(("generate", list(requests)))
         return self.inner.generate(requests)
@@ -71,36 +73,71 @@ class Recording:
         self.calls.append(("score", list(requests)))
         return self.inner.score(requests)
 
+    def close(self):
+        self.inner.close()
 
-def test_saved_adapters_served_by_path_match_the_in_place_path(arc1, tiny_model_dir, tiny_tm, tiny_config, tmp_path):
-    """Two tasks: TTT + inference + scoring in place, then the saved adapters served by path, in one call."""
-    from arc_lm import load_backend
 
-    cfg = tiny_config(train={"lr": 2e-2}, infer={"score_views": 2, "ranking": "votes-then-score", "batch_size": 64})
+_ALL_VIEWS = ("identity", "rot90", "rot180", "rot270", "flipud", "fliplr", "transpose", "antitranspose")
+
+
+def _results(results):
+    """What two inference runs must share: every raw text, vote table, score and candidate."""
+    return [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in results]
+
+
+def test_a_task_gets_the_same_answers_wherever_it_runs_and_beside_any_task(arc1, tiny_model_dir, tiny_tm,
+                                                                          tiny_config, tmp_path):
+    """The one inference path: TTT then inference on the training model, task by task, equals the saved
+    adapters served by a separately loaded backend with both tasks in one generate and one score call;
+    real batching (all 8 dihedral views, more queries than one padded batch of infer.batch_size). DFS
+    gives every task grids to score (the tiny model's greedy texts rarely parse)."""
+    from transduction.pipeline import InferenceEngine, infer_tasks, train_task
+
+    cfg = tiny_config(model=str(tiny_model_dir), train={"lr": 2e-2},
+                      infer={"transforms": _ALL_VIEWS, "per_transform": 2, "batch_size": 3, "score_views": 3,
+                             "ranking": "votes-then-score", "dfs_views": 2, "dfs_threshold": 0.001})
     tasks = [arc1[0].tasks[t] for t in ("6150a2bd", "0d3d703e")]
-    in_place = [transduce_task(t, tiny_tm, cfg, tmp_path) for t in tasks]
-    server = Recording(load_backend(LMConfig(model=str(tiny_model_dir), device="cpu", dtype="float32",
-                                             batch_size=64)))
-    jobs = [InferenceJob(t, str(adapter_dir(tmp_path, t.id))) for t in tasks]
-    served = predict_tasks(jobs, server, tiny_tm.tokenizer, cfg)
-    assert len(server.calls) == 1  # every view of both tasks in one generate call
-    assert {r.adapter for r in server.calls[0][1]} == {j.adapter for j in jobs}
-    for want, got in zip(in_place, served):
-        assert [p.raw_text for p in got] == [p.raw_text for p in want.predictions]
-    # Scoring: two candidate grids per task (the raw outputs of the tiny model rarely parse).
-    tables = {t.id: (hierarchical_vote(0, [("identity", t.test_inputs[0]), ("rot90", t.train[0].output)]),)
-              for t in tasks}
-    scores = score_tasks([ScoreJob(t, tables[t.id], j.adapter) for t, j in zip(tasks, jobs)], server,
-                         tiny_tm.tokenizer, cfg)
-    assert len(server.calls) == 2 and server.calls[1][0] == "score"
-    assert {r.adapter for r in server.calls[1][1]} == {j.adapter for j in jobs}
-    for t, got in zip(tasks, scores):
-        load_adapter(tiny_tm.model, adapter_dir(tmp_path, t.id))
-        want = score(t, tables[t.id], tiny_tm, cfg)
-        assert set(got) == {0} and got[0] == pytest.approx(want[0], abs=1e-3)
-    # The pipeline's serving path (TransductionModel.served) reuses the saved adapters and gives the same.
-    tm = TransductionModel(tiny_tm.model, tiny_tm.tokenizer, server, served=True)
-    again = transduce_task(tasks[0], tm, cfg, tmp_path)
-    assert again.train.reused and [p.raw_text for p in again.predictions] == [p.raw_text for p in in_place[0].predictions]
-    kind, requests = server.calls[2]  # one generate call for all views, with the task's saved adapter
-    assert kind == "generate" and {r.adapter for r in requests} == {jobs[0].adapter}
+    here = InferenceEngine.on_model(tiny_tm, cfg)
+    trained = [train_task(t, tiny_tm, cfg, tmp_path) for t in tasks]
+    one_by_one = [infer_tasks([t], [tt], here, cfg)[0] for t, tt in zip(tasks, trained)]
+    assert all(len(r.predictions) > cfg.infer.batch_size for r in one_by_one)  # several padded batches a task
+    assert {p.transform for p in one_by_one[0].predictions} == set(_ALL_VIEWS)
+    server = Recording(InferenceEngine.load(cfg, LMConfig(device="cpu", dtype="float32")).backend)
+    elsewhere = InferenceEngine(server, tiny_tm.tokenizer, here.context)
+    together = infer_tasks(tasks, trained, elsewhere, cfg)
+    assert [kind for kind, _ in server.calls] == ["generate", "score"]  # both tasks in one call of each
+    assert {r.adapter for _, reqs in server.calls for r in reqs} == {tt.adapter for tt in trained}
+    assert all(r.dfs and r.scores for r in together)
+    assert _results(together) == _results(one_by_one)
+    # ... and in the other order, beside each other again.
+    assert _results(infer_tasks(tasks[::-1], trained[::-1], elsewhere, cfg)) == _results(one_by_one[::-1])
+
+
+def test_two_adapters_score_the_same_candidates_differently(arc1, tiny_tm, tiny_config, tmp_path):
+    """A swapped or ignored adapter cannot pass: the same candidates of one task get other scores under
+    another task's adapter and under the base model."""
+    from transduction.pipeline import InferenceEngine, train_task
+
+    cfg = tiny_config(train={"lr": 5e-2}, infer={"score_views": 2, "ranking": "votes-then-score"})
+    tasks = [arc1[0].tasks[t] for t in ("6150a2bd", "0d3d703e")]
+    trained = [train_task(t, tiny_tm, cfg, tmp_path) for t in tasks]
+    engine = InferenceEngine.on_model(tiny_tm, cfg)
+    t = tasks[0]
+    table = (hierarchical_vote(0, [("identity", t.test_inputs[0]), ("rot90", t.train[0].output)]),)
+    scores = [score_tasks([ScoreJob(t, table, adapter)], engine.backend, engine.tokenizer, cfg)[0][0]
+              for adapter in (trained[0].adapter, trained[1].adapter, None, trained[0].adapter)]
+    assert scores[0] == scores[3]  # deterministic
+    assert scores[0] != scores[1] and scores[0] != scores[2] and scores[1] != scores[2]
+
+
+def test_shared_mode_serves_the_shared_adapter(arc1, tiny_tm, tiny_config, tmp_path):
+    from transduction.pipeline import InferenceEngine, infer_tasks, train_shared, train_task
+
+    cfg = tiny_config(train={"mode": "shared"})
+    tasks = [arc1[0].tasks[t] for t in ("6150a2bd", "0d3d703e")]
+    train_shared(tasks, tiny_tm, cfg, tmp_path)
+    trained = [train_task(t, tiny_tm, cfg, tmp_path) for t in tasks]
+    assert {tt.adapter for tt in trained} == {str(adapter_dir(tmp_path, SHARED_ID))}
+    server = Recording(InferenceEngine.on_model(tiny_tm, cfg).backend)
+    infer_tasks(tasks, trained, InferenceEngine(server, tiny_tm.tokenizer, 2048), cfg)
+    assert {r.adapter for r in server.calls[0][1]} == {str(adapter_dir(tmp_path, SHARED_ID))}

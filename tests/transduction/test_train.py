@@ -8,7 +8,7 @@ import torch
 from arc_core.grid import Grid
 from transduction.config import TrainConfig
 from transduction.masks import TokenizedExample
-from transduction.pipeline import SHARED_ID, run_ttt, train_shared, transduce_task
+from transduction.pipeline import SHARED_ID, run_ttt, train_shared
 from transduction.train import (adapter_dir, cosine_with_warmup, fit, length_batches, load_adapter, reset_lora)
 
 
@@ -85,8 +85,8 @@ def test_mismatched_adapter_is_an_error(tiny_model_dir, tiny_tm, flip_task, tiny
         load_adapter(other.model, adapter_dir(tmp_path, flip_task.id))
 
 
-def test_modes_none_and_shared(tiny_tm, flip_task, tiny_config, tmp_path):
-    none = transduce_task(flip_task, tiny_tm, tiny_config(train={"mode": "none"}, infer={"max_new_tokens": 4}), tmp_path)
+def test_modes_none_and_shared(tiny_tm, flip_task, tiny_config, tmp_path, transduce):
+    none = transduce(flip_task, tiny_tm, tiny_config(train={"mode": "none"}, infer={"max_new_tokens": 4}), tmp_path)
     assert none.train is None and none.data["n_examples"] == 0 and none.data["inference"]["queries"] > 0
     assert not adapter_dir(tmp_path, flip_task.id).exists()
     shared_cfg = tiny_config(train={"mode": "shared", "epochs": 1})
@@ -115,17 +115,23 @@ def test_saved_adapter_reproduces_the_trained_model(tiny_model_dir, tiny_tm, fli
     from arc_lm.api import ScoreRequest
     from arc_lm.config import LMConfig
     from arc_lm.hf_backend import HFBackend
-    from transduction.pipeline import predict_with_backend, run_inference
+    from transduction.pipeline import InferenceEngine, infer_tasks, train_task
 
     cfg = tiny_config(train={"lr": 5e-2, "epochs": 2}, infer={"max_new_tokens": 6, "transforms": ("identity", "rot90")})
-    run_ttt(flip_task, tiny_tm, cfg, tmp_path)
+    trained = train_task(flip_task, tiny_tm, cfg, tmp_path)
     out = adapter_dir(tmp_path, flip_task.id)
-    backend = HFBackend.from_config(LMConfig(model=str(tiny_model_dir), device="cpu", dtype="float32"))
-    served = predict_with_backend(flip_task, backend, backend.tokenizer, cfg, out)
-    assert [p.raw_text for p in served] == [p.raw_text for p in run_inference(flip_task, tiny_tm, cfg)]
+    assert trained.adapter == str(out)
+    backend = HFBackend.from_config(LMConfig(model=str(tiny_model_dir), device="cpu", dtype="float32",
+                                             batch_size=cfg.infer.batch_size))
+    here = InferenceEngine.on_model(tiny_tm, cfg)
+    served = infer_tasks([flip_task], [trained], InferenceEngine(backend, backend.tokenizer, here.context), cfg)[0]
+    in_place = infer_tasks([flip_task], [trained], here, cfg)[0]
+    assert [p.raw_text for p in served.predictions] == [p.raw_text for p in in_place.predictions]
     req = ScoreRequest("input:\n12\n30\noutput:\n", ("30\n12", "99"))
-    trained = tiny_tm.backend.score([req])[0].logprobs
+    in_memory = HFBackend.from_model(tiny_tm.model, tiny_tm.tokenizer)  # adapter=None: the one just trained
+    tiny_tm.model.set_adapter("default")
+    trained_lp = in_memory.score([req])[0].logprobs
     from_dir = backend.score([ScoreRequest(req.prompt, req.continuations, str(out))])[0].logprobs
     base = backend.score([req])[0].logprobs
-    assert from_dir == pytest.approx(trained, abs=1e-4)
-    assert base != pytest.approx(trained, abs=1e-2)
+    assert from_dir == pytest.approx(trained_lp, abs=1e-4)
+    assert base != pytest.approx(trained_lp, abs=1e-2)
