@@ -126,7 +126,7 @@ def solved(candidates, solutions) -> bool:
 
 def accuracy(tm, cfg, dataset, task_ids) -> list[dict]:
     from transduction.config import replace
-    from transduction.pipeline import transduce_task
+    from transduction.pipeline import InferenceEngine, transduce_task
 
     rows = []
     with tempfile.TemporaryDirectory() as wd:
@@ -135,7 +135,7 @@ def accuracy(tm, cfg, dataset, task_ids) -> list[dict]:
             row = {"task": tid, "demos": len(task.train)}
             for label, c in (("base", replace(cfg, train={"mode": "none"})), ("ttt", cfg)):
                 t = time.perf_counter()
-                res = transduce_task(task, tm, c, wd)
+                res = transduce_task(task, tm, InferenceEngine.on_model(tm, c), c, wd)
                 row[label] = solved(res.candidates, dataset.solutions[tid])
                 row[label + "_s"] = time.perf_counter() - t
                 if res.train is not None:

@@ -55,7 +55,7 @@ def main() -> int:
     from arc_core.datasets import load_dataset
     from arc_lm import GenerationRequest, LMConfig, load_backend
     from ensemble.config import build_run_config
-    from transduction.pipeline import TransductionModel, run_inference, run_ttt
+    from transduction.pipeline import InferenceEngine, TransductionModel, predict_task, train_task
     from transduction.serving import InferenceJob, inference_lm, predict_tasks
     from transduction.train import adapter_dir
 
@@ -65,8 +65,9 @@ def main() -> int:
     task = load_dataset("arc1/training").tasks[args.task]
     workdir = Path(tempfile.mkdtemp(prefix="ttt-infer-"))
     tm = TransductionModel.load(cfg, device="cpu")
-    train_s, record = timed(lambda: run_ttt(task, tm, cfg, workdir))
-    hf_s, hf_preds = timed(lambda: run_inference(task, tm, cfg))
+    train_s, trained = timed(lambda: train_task(task, tm, cfg, workdir))
+    record = trained.train
+    hf_s, hf_preds = timed(lambda: predict_task(task, InferenceEngine.on_model(tm, cfg), cfg, trained.adapter))
     serve_cfg = inference_lm(LMConfig(backend="vllm", device="cpu"), cfg)
     load_s, engine = timed(lambda: load_backend(serve_cfg))
     job = InferenceJob(task, str(adapter_dir(workdir, task.id)))

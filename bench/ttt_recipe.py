@@ -65,12 +65,13 @@ def parse_variant(spec: list[str]) -> tuple[str, dict]:
 
 
 def run_task(task, tm, cfg, cache: Path) -> None:
-    from transduction.pipeline import run_inference, run_ttt
+    from transduction.pipeline import InferenceEngine, predict_task, train_task
 
-    cached(cache / "adapter.json", lambda: run_ttt(task, tm, cfg, cache / "work").to_dict())
+    cached(cache / "adapter.json", lambda: train_task(task, tm, cfg, cache / "work").train.to_dict())
     if not (cache / "loo.json").is_file():
-        run_ttt(task, tm, cfg, cache / "work")  # loads the adapter saved above
-        cached(cache / "loo.json", lambda: [p.to_dict() for p in run_inference(task, tm, cfg)])
+        trained = train_task(task, tm, cfg, cache / "work")  # reuses the adapter saved above
+        engine = InferenceEngine.on_model(tm, cfg)
+        cached(cache / "loo.json", lambda: [p.to_dict() for p in predict_task(task, engine, cfg, trained.adapter)])
 
 
 def evaluate(task, solutions, cache: Path) -> dict | None:

@@ -76,22 +76,23 @@ def grid_key(g) -> str:
 
 def run_task(task, tm, cfg, cache: Path, args) -> None:
     from transduction.augscore import score_candidates
-    from transduction.config import replace
     from transduction.dfs import DFSHit, SearchConfig, dfs_views
     from transduction.formats import get_format
-    from transduction.pipeline import run_inference, run_ttt, vote
+    from transduction.pipeline import InferenceEngine, predict_task, train_task, vote
     from transduction.predict import Prediction
 
     fmt = get_format(cfg.data.format)
-    cached(cache / "base.json", lambda: [p.to_dict() for p in run_inference(task, tm, replace(cfg, train={"mode": "none"}))])
-    train = cached(cache / "adapter.json", lambda: run_ttt(task, tm, cfg, cache / "work").to_dict())
-    run_ttt(task, tm, cfg, cache / "work")  # loads the saved adapter (trained above or earlier)
+    engine = InferenceEngine.on_model(tm, cfg)
+    cached(cache / "base.json", lambda: [p.to_dict() for p in predict_task(task, engine, cfg, None)])
+    train = cached(cache / "adapter.json", lambda: train_task(task, tm, cfg, cache / "work").train.to_dict())
+    adapter = train_task(task, tm, cfg, cache / "work").adapter  # the saved adapter (trained above or earlier)
     for name, c in (("loo", cfg), ("all8", all8(cfg))):
-        cached(cache / f"{name}.json", lambda c=c: [p.to_dict() for p in run_inference(task, tm, c)])
+        cached(cache / f"{name}.json", lambda c=c: [p.to_dict() for p in predict_task(task, engine, c, adapter)])
     scfg = SearchConfig(args.threshold, 8, 16, cfg.infer.max_new_tokens)
-    cached(cache / "dfs.json", lambda: [h.to_dict() for h in dfs_views(
-        task, tm.model, tm.tokenizer, fmt, all8(cfg).infer.transforms[:args.dfs_views], scfg,
-        set(tm.backend.eos_ids))[0]])
+    with engine.backend.model_for(adapter) as model:
+        cached(cache / "dfs.json", lambda: [h.to_dict() for h in dfs_views(
+            task, model, tm.tokenizer, fmt, all8(cfg).infer.transforms[:args.dfs_views], scfg,
+            set(engine.backend.eos_ids))[0]])
     grids: dict[int, dict] = {}
     for name in ("loo", "all8"):
         preds = [Prediction.from_dict(p) for p in json.loads((cache / f"{name}.json").read_text())["value"]]
@@ -103,8 +104,8 @@ def run_task(task, tm, cfg, cache: Path, args) -> None:
         grids.setdefault(hit.test_index, {})[grid_key(hit.grid)] = hit.grid
 
     def scores():
-        return {str(ti): dict(zip(gs, score_candidates(task, ti, list(gs.values()), fmt, tm.tokenizer, tm.backend,
-                                                       args.k, cfg.infer.seed)))
+        return {str(ti): dict(zip(gs, score_candidates(task, ti, list(gs.values()), fmt, tm.tokenizer, engine.backend,
+                                                       args.k, cfg.infer.seed, adapter)))
                 for ti, gs in grids.items()}
     cached(cache / "score.json", scores)
     print(task.id, "train", round(train["seconds"]), "s", flush=True)

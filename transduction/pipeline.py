@@ -257,6 +257,15 @@ def query_plan(task: Task, tokenizer: Any, config: TransductionConfig, context: 
                        config.infer, context)
 
 
+def predict_task(task: Task, engine: InferenceEngine, config: TransductionConfig,
+                 adapter: str | Path | None = None) -> list[Prediction]:
+    """The greedy augmented predictions of one task with `adapter` served (the first step of
+    `infer_tasks`, alone: for benchmarks that study predictions)."""
+    plan = query_plan(task, engine.tokenizer, config, engine.context)
+    job = InferenceJob(task, str(adapter) if adapter is not None else None, plan)
+    return predict_tasks([job], engine.backend, engine.tokenizer, config)[0]
+
+
 def vote(task: Task, predictions: Sequence[Prediction], rule: str = "votes") -> list[VoteTable]:
     fn = get_voting_rule(rule)
     return [fn(i, [(p.transform, p.grid) for p in predictions if p.test_index == i]) for i in range(task.n_test)]

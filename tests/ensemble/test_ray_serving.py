@@ -37,7 +37,7 @@ def test_inference_actor_killed_mid_batch(tmp_path, tiny_run_args):
         runner.start()
         killed, deadline = None, time.monotonic() + 120
         while runner.is_alive() and time.monotonic() < deadline and killed is None:
-            pids = _busy_worker_pids(b"ray::InferenceWorker.run")
+            pids = _busy_worker_pids(b"ray::StageWorker.infer")
             if pids:
                 os.kill(pids[0], signal.SIGKILL)
                 killed = pids[0]
