@@ -29,6 +29,9 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-induction", action="store_true", help="do not run induction (program synthesis)")
     p.add_argument("--no-transduction", action="store_true", help="do not run transduction (TTT)")
     p.add_argument("--retry-failed", action="store_true", help="rerun stages recorded as failed")
+    p.add_argument("--time-budget", metavar="DURATION", default=None,
+                   help="wall-clock budget of this invocation: 240 (seconds), 90m, 12h, 1h30m; work is scaled to "
+                        "fit and submission.json is complete before it ends (see ensemble/timebudget.py)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run the solver stages on a Ray cluster: no ADDRESS starts a local one (or uses the "
                         "config's ray.address), 'auto' joins the one started here by `ray start`, HOST:PORT "
@@ -36,6 +39,9 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.monotonic()  # the budget counts from here (start-up and planning included)
     from rich.console import Console
 
     from ensemble.config import build_run_config
@@ -59,12 +65,16 @@ def _run(args: argparse.Namespace) -> int:
         top.update(tasks=tuple(ids or ()), limit=args.limit)
     if args.ray is not None:
         top["ray"] = {"enabled": True, **({"address": args.ray} if args.ray else {})}
+    if args.time_budget is not None:
+        from ensemble.timebudget import parse_duration
+
+        top["budget"] = {"seconds": parse_duration(args.time_budget)}
     cfg = build_run_config(args.preset, args.config, overrides, **top)
     if cfg.ray.enabled:
         from ensemble.ray_exec import require_ray
 
         require_ray()  # fail in one line before a run directory is made
-    dataset = run(cfg, args.out, RunOptions(args.programs, args.retry_failed))
+    dataset = run(cfg, args.out, RunOptions(args.programs, args.retry_failed, started))
     console = Console()
     with RunStore(args.out, create=False) as store:
         console.print(summary_table(summarise(store, dataset), title=f"arc-hybrid run: {args.out}"))

@@ -38,6 +38,7 @@ from transduction.config import TransductionConfig
 
 from ensemble.policies import POLICIES, get_policy
 from ensemble.ray_config import RayConfig
+from ensemble.timebudget import BudgetConfig
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class RunConfig:
     torch_threads: intra-op threads for torch (0 = torch's default, one per core). On a machine
           shared with other CPU-heavy jobs, 1 avoids OpenMP threads spinning against each other.
     ray:  where the solver stages execute (`ensemble.ray_config`); never what they compute.
+    budget: a wall-clock budget for the invocation (`ensemble.timebudget`; `--time-budget`).
     """
 
     dataset: str | None = None
@@ -84,6 +86,7 @@ class RunConfig:
     transduction: TransductionConfig = field(default_factory=TransductionConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:

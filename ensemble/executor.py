@@ -31,6 +31,10 @@ class StopRun(RuntimeError):
     stages in flight are recorded interrupted and a resume continues them."""
 
 
+class DeadlineReached(StopRun):
+    """The run's time budget is spent (`ensemble.timebudget`): it ends as planned, keeping what it has."""
+
+
 @dataclass(frozen=True)
 class StageFailure:
     reason: FailureReason
@@ -64,6 +68,8 @@ class Hooks:
     samples: Callable[[Sequence[Any]], None] = lambda records: None  # induction samples drawn elsewhere
     state: Callable[[str], None] = lambda line: None  # a short state line for the progress bar
     log: Callable[[str], None] = lambda line: None
+    prepare: Callable[[Job], Job | None] = lambda job: job  # just before dispatch: its limits, or None (drop it)
+    expired: Callable[[], bool] = lambda: False   # past the time budget: stop what still runs
 
 
 def failure_reason(e: BaseException) -> FailureReason:
@@ -103,14 +109,15 @@ def run_job(solvers: stages.Solvers, job: Job) -> StageOutput:
     if job.stage == "induction":
         return solvers.induction(job.task)
     if job.stage == "train":
-        return solvers.train(job.task)
+        return solvers.train(job.task, job.limits)
     if job.stage == "infer":
-        return solvers.infer(job.task, job.trained)
+        return solvers.infer(job.task, job.trained, job.limits)
     raise ValueError(f"unknown stage {job.stage!r}")
 
 
 class Executor(Protocol):
     load_seconds: dict[str, float]
+    workers: int  # stages of the open phase that run at once
 
     def open(self, phase: str, counts: Mapping[str, int]) -> None:
         """Load what `phase` needs for `counts[stage]` tasks of each of its stages."""
@@ -136,6 +143,7 @@ class LocalExecutor:
     solvers: stages.Solvers
     hooks: Hooks
     load_seconds: dict[str, float] = field(init=False)
+    workers: int = 1
     _queue: list[Job] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -150,10 +158,17 @@ class LocalExecutor:
         self._queue.append(job)
 
     def next_result(self) -> StageResult | None:
-        if not self._queue:
-            return None
-        job = max(self._queue, key=lambda j: PRIORITY[j.stage])  # first of the highest priority
-        self._queue.remove(job)
+        while self._queue:
+            job = max(self._queue, key=lambda j: PRIORITY[j.stage])  # first of the highest priority
+            self._queue.remove(job)
+            if self.hooks.expired():
+                raise DeadlineReached("the time budget is spent")
+            ready = self.hooks.prepare(job)
+            if ready is not None:
+                return self._run(ready)
+        return None
+
+    def _run(self, job: Job) -> StageResult:
         self.hooks.state(f"{job.stage} {job.task.id}")
         self.hooks.start(job.task.id, job.stage, LOCAL)
         return execute(job.task.id, job.stage, lambda: run_job(self.solvers, job))

@@ -27,6 +27,7 @@ from ensemble.config import RunConfig
 from ensemble.store import RunStore, StageOutput, StageStatus
 
 PHASES: dict[str, tuple[str, ...]] = {"induction": ("induction",), "transduction": ("train", "infer")}
+STAGE_ORDER = tuple(s for stages in PHASES.values() for s in stages)
 NEEDS = {"infer": "train"}  # a stage -> the stage of the same task it reads
 # Dispatch preference inside a phase: later stages first, so a trained task is finished before
 # another starts training (answers early; the adapter is still at hand).
@@ -37,11 +38,13 @@ SKIP_PREFIX = "skipped"
 @dataclass(frozen=True)
 class Job:
     """One stage of one task, ready to run: `trained` is the `infer` stage's input (the task's
-    `transduction.pipeline.TrainedTask`, adapter path resolved under RUN_DIR)."""
+    `transduction.pipeline.TrainedTask`, adapter path resolved under RUN_DIR); `limits` are set just
+    before dispatch when the run has a time budget."""
 
     task: Task
     stage: str
     trained: Any = None
+    limits: Any = None  # transduction.limits.TaskLimits under a time budget (ensemble.timebudget)
 
     @property
     def key(self) -> tuple[str, str]:

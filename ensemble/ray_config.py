@@ -33,6 +33,9 @@ threads_per_worker: torch.set_num_threads in each actor; 0 = the run's `torch_th
                     thread count in both (float reductions depend on it on CPU).
 max_retries:        times a stage whose actor died (SIGKILL, node lost) is resubmitted to another
                     actor before it is recorded failed (`crashed`), like any failed stage.
+start_timeout_s:    an actor not up this many seconds after it was started or Ray began restarting it
+                    (its model still loading, or no room for it on the cluster) is given up; stages
+                    left without any actor are then recorded `crashed` instead of waiting forever.
 num_cpus:           CPUs of a locally started cluster (address ""); 0 = all of this machine's.
 """
 from __future__ import annotations
@@ -54,6 +57,7 @@ class RayConfig:
     sandbox_workers: int = 0
     threads_per_worker: int = 0
     max_retries: int = 1
+    start_timeout_s: float = 900.0
     num_cpus: int = 0
     sample_batch_tasks: int = 0
     transduction_serving: str = "auto"
@@ -66,6 +70,8 @@ class RayConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"ray.{name} must be a non-negative int, got {v!r}")
+        if not 0 < self.start_timeout_s <= 86400:
+            raise ValueError(f"ray.start_timeout_s must be in (0, 86400], got {self.start_timeout_s}")
         if not 0 <= self.gpus_per_worker <= 64:
             raise ValueError(f"ray.gpus_per_worker must be in 0..64 (a fraction shares a GPU), got {self.gpus_per_worker}")
         if not 0 < self.cpus_per_worker <= 1024:

@@ -36,7 +36,7 @@ from typing import Any
 
 from ensemble import ray_layout, stages
 from ensemble.config import RunConfig
-from ensemble.executor import Hooks, StageResult, StopRun, crashed
+from ensemble.executor import DeadlineReached, Hooks, StageResult, StopRun, crashed
 from ensemble.graph import Job
 from ensemble.ray_config import INSTALL_HINT
 from ensemble.ray_pool import Actor, Pool, State, death_errors
@@ -86,6 +86,7 @@ class RayExecutor:
     hooks: Hooks
     ray: Any = None
     load_seconds: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.ray = self.ray or require_ray()
@@ -130,6 +131,8 @@ class RayExecutor:
                 pool.start(n, self._made + 1)
                 self._made += n
                 self._pools[role] = pool
+        main = self._roles["train"] if phase == "transduction" else "induction"
+        self.workers = max(1, layout.counts.get(main, 0))
         self.hooks.log("ray: starting " + ", ".join(f"{n} {r} actor(s) of {layout.resources[r]}"
                                                     for r, n in layout.counts.items() if n))
 
@@ -186,6 +189,8 @@ class RayExecutor:
         while not self._results:
             if not self._flights and not any(self._queues.values()):
                 return None
+            if self.hooks.expired():
+                raise DeadlineReached("the time budget is spent")
             self._dispatch()
             if self._results:
                 break
@@ -218,20 +223,27 @@ class RayExecutor:
                 flush = not train and not any(j.stage == "train" for f in self._flights.values() for j in f.jobs)
                 if len(infer) < size and not flush:
                     return False
-                jobs = [infer.pop(0) for _ in range(min(size, len(infer)))]
+                jobs = self._prepared([infer.pop(0) for _ in range(min(size, len(infer)))])
             else:
                 mine = next((j for j in infer if j.task.id in actor.holds), infer[0])
                 infer.remove(mine)
-                jobs = [mine]
+                jobs = self._prepared([mine])
+            if not jobs:
+                return True  # dropped (the time budget): the actor is still free for what is next
             works = [InferWork(j.task, self._relative(j.trained), None if j.task.id in actor.holds else
-                               self._adapter_files(j.trained)) for j in jobs]
+                               self._adapter_files(j.trained), j.limits) for j in jobs]
             self._launch(actor, jobs, actor.handle.infer.remote(works))
             return True
         if actor.role in ("model", "ttt") and train:
-            job = train.pop(0)
-            self._launch(actor, [job], actor.handle.train.remote(job.task))
+            jobs = self._prepared([train.pop(0)])
+            if jobs:
+                self._launch(actor, jobs, actor.handle.train.remote(jobs[0].task, jobs[0].limits))
             return True
         return False
+
+    def _prepared(self, jobs: list[Job]) -> list[Job]:
+        """The jobs as they start (`hooks.prepare`: a time budget's limits), those dropped left out."""
+        return [p for p in (self.hooks.prepare(j) for j in jobs) if p is not None]
 
     def _give_induction(self, actor: Actor) -> bool:
         queue = self._queues.get("induction", [])
@@ -248,7 +260,12 @@ class RayExecutor:
                 return True
             sampler = min(up, key=lambda s: s.load)
             sampler.load += 1
-        job = queue.pop(0)
+        prepared = self._prepared([queue.pop(0)])
+        if not prepared:
+            if sampler is not None:
+                sampler.load -= 1
+            return True
+        job = prepared[0]
         from ensemble.sample_log import SqliteSampleLog
 
         ref = None
@@ -366,6 +383,8 @@ class RayExecutor:
             raise ClusterLost(f"the Ray cluster does not answer: {type(e).__name__}: {e}") from e
         if not nodes:
             raise ClusterLost("the Ray cluster has no live node left")
+        for pool in self._pools.values():
+            pool.give_up_slow(self.cfg.ray.start_timeout_s)
         needed = {self._roles[s] for s, q in self._queues.items() if q}
         if self.cfg.induction.n_samples > 0 and "induction" in needed:
             needed.add("sampler")

@@ -15,6 +15,7 @@ tell which job a failure belongs to, and it drops a dead actor instead of waitin
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ class Actor:
     role: str
     state: State = State.STARTING
     probe: Any = None          # the pending `info` call while starting or restarting
+    since: float = 0.0         # when that probe was sent (time.monotonic)
     where: str = "?"           # host:pid node, from `info`
     info: dict = field(default_factory=dict)
     jobs: int = 0              # jobs finished
@@ -67,7 +69,7 @@ class Pool:
         for k in range(n):
             name = f"{self.role}-{first + k}"
             a = Actor(self.make(name), name, self.role)
-            a.probe = a.handle.info.remote()
+            a.probe, a.since = a.handle.info.remote(), time.monotonic()
             self.actors.append(a)
 
     def probes(self) -> dict[Any, Actor]:
@@ -78,6 +80,10 @@ class Pool:
         ref, a.probe = a.probe, None
         try:
             a.info = self.ray.get(ref)
+        except getattr(self.ray.exceptions, "ActorUnavailableError", ()) as e:  # mid-restart: ask again
+            self.log(f"ray: {a.name} is not reachable yet ({_first_line(e)}); waiting for it")
+            a.probe = a.handle.info.remote()
+            return
         except death_errors(self.ray) as e:
             self._bury(a, f"it cannot be started: {_first_line(e)}")
             return
@@ -96,7 +102,13 @@ class Pool:
             self._bury(a, f"it died {a.deaths} times in a row")
             return
         a.state = State.RESTARTING
-        a.probe = a.handle.info.remote()
+        a.probe, a.since = a.handle.info.remote(), time.monotonic()
+
+    def give_up_slow(self, timeout: float) -> None:
+        """Give up every actor not up `timeout` seconds after its (re)start."""
+        now = time.monotonic()
+        for a in [a for a in self.actors if a.probe is not None and now - a.since > timeout]:
+            self._bury(a, f"not up {timeout:g} s after it was (re)started (ray.start_timeout_s)")
 
     def finished(self, a: Actor) -> None:
         a.state, a.busy_with, a.deaths = State.IDLE, "", 0

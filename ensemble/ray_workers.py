@@ -66,6 +66,7 @@ class InferWork:
     task: Task
     trained: Any
     files: dict[str, bytes] | None = None
+    limits: Any = None  # transduction.limits.TaskLimits under a time budget
 
 
 def adapter_digest(files: dict[str, bytes]) -> str:
@@ -137,9 +138,9 @@ class StageWorker:
         yield ("result", done[0])
 
     # ---- transduction ---------------------------------------------------------------------------
-    def train(self, task: Task) -> StageResult:
+    def train(self, task: Task, limits: Any = None) -> StageResult:
         """TTT of a task; its adapter's files travel with the result (written under RUN_DIR by the driver)."""
-        result = execute(task.id, "train", lambda: self.solvers.train(task), self.name)
+        result = execute(task.id, "train", lambda: self.solvers.train(task, limits), self.name)
         rel = (result.output.result or {}).get("adapter") if result.output is not None else None
         if rel is None:
             return result
@@ -154,13 +155,13 @@ class StageWorker:
         if len(works) > 1:
             t0 = time.perf_counter()
             try:
-                outs = self.solvers.infer_many([w.task for w in works], local)
+                outs = self.solvers.infer_many([w.task for w in works], local, [w.limits for w in works])
             except Exception:  # not swallowed: each task is redone alone and keeps its own failure
                 outs = None
             if outs is not None:
                 share = (time.perf_counter() - t0) / len(works)
                 return [StageResult(w.task.id, "infer", o, None, share, self.name) for w, o in zip(works, outs)]
-        return [execute(w.task.id, "infer", lambda w=w, t=t: self.solvers.infer(w.task, t), self.name)
+        return [execute(w.task.id, "infer", lambda w=w, t=t: self.solvers.infer(w.task, t, w.limits), self.name)
                 for w, t in zip(works, local)]
 
     def _resolve(self, w: InferWork) -> Any:

@@ -149,6 +149,9 @@ def _overview(s: RunSummary) -> str:
     rows.append(["verified programs", str(s.verified_programs)])
     if s.skipped_ttt:
         rows.append(["TTT skipped (all tests verified)", _e(", ".join(s.skipped_ttt))])
+    if s.budget:
+        rows.append(["time budget", f"{s.budget['seconds']:.0f} s (margin {s.budget['margin_s']:.0f} s): "
+                                    f"{len(s.budget.get('cuts') or {})} task(s) cut"])
     stage_rows = [[st, f"{s.stage_seconds.get(st, 0.0):.1f}",
                    _e(", ".join(f"{n} {k}" for k, n in sorted(s.stage_counts.get(st, {}).items())))]
                   for st in STAGES if st in s.stage_counts]
@@ -248,6 +251,11 @@ def _task_section(store: RunStore, dataset: Dataset, tid: str, tags: list[str], 
             err = f'<pre class="error">{_e(row["error"])}</pre>' if row["error"] else _e(row["note"] or "")
             stage_rows.append([st, _e(row["status"]), f'{row["seconds"] or 0:.1f}', str(row["starts"]), err])
     parts.append(_table(["stage", "status", "seconds", "starts", "detail"], stage_rows))
+    cuts = [line for st in STAGES for line in ((store.result(tid, st) or {}).get("budget") or {}).get("cut", [])]
+    cuts += ((store.get_meta("budget") or {}).get("cuts") or {}).get(tid, [])
+    if cuts:
+        parts.append('<h4>Cut by the time budget</h4><ul class="budget">'
+                     + "".join(f"<li>{_e(c)}</li>" for c in dict.fromkeys(cuts)) + "</ul>")
     attempt_cells = []
     for a in store.attempts(tid):
         ok = None if truth is None else a.grid == truth[a.test_index]

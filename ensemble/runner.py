@@ -29,29 +29,30 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from arc_core.candidates import Source
 from arc_core.config import to_dict
 from arc_core.datasets import load_dataset
 from arc_core.seeds import seed_everything
-from arc_core.submission import write_submission
 from arc_core.task import Dataset, Task
 
 from ensemble import graph, stages
 from ensemble.config import RunConfig, seeds, versions
-from ensemble.executor import Executor, Hooks, LocalExecutor, StageResult, StopRun, execute
+from ensemble.executor import DeadlineReached, Executor, Hooks, LocalExecutor, StageResult, StopRun
 from ensemble.graph import Job
-from ensemble.policies import PolicyInput, apply_policy, attempts_tuple
-from ensemble.store import RunStore, StageOutput, StageStatus
+from ensemble.commit import commit_result, sample_sink
+from ensemble.ensembling import ensemble_task, write_outputs
+from ensemble.store import RunStore, StageStatus
+from ensemble.timebudget import TaskCost, TimeBudget, task_costs
 
 _WRITE_EVERY_S = 30.0  # rewrite submission.json/scores.json at most this often during a run
 MAX_CRASHES = 2  # a stage the process died in this many times is recorded failed ("crashed")
-_RUN_SCOPE_KEYS = ("dataset", "tasks", "limit", "torch_threads", "ray")  # may differ between invocations on one RUN_DIR
+_RUN_SCOPE_KEYS = ("dataset", "tasks", "limit", "torch_threads", "ray", "budget")  # may differ between invocations on one RUN_DIR
 # Also free to change on resume: which sides run and the policy (the ensemble stage is redone).
 _FREE_ENSEMBLE_KEYS = ("policy", "induction", "transduction")
 
@@ -62,6 +63,7 @@ class RunOptions:
 
     programs_file: Path | None = None
     retry_failed: bool = False
+    started: float | None = None  # time.monotonic() when the invocation began (a time budget counts from it)
 
 
 def select_dataset(cfg: RunConfig) -> Dataset:
@@ -119,34 +121,6 @@ def _runs_a_model_here(cfg: RunConfig) -> bool:
     return cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0)
 
 
-def commit_result(store: RunStore, result: StageResult, log: Callable[[str], None]) -> StageStatus:
-    """Write a stage's result (from this process or a worker) to the store in one transaction; a
-    `train` stage's adapter trained elsewhere is written under RUN_DIR first."""
-    task_id, stage = result.task_id, result.stage
-    if result.failure is not None:
-        f = result.failure
-        store.fail_stage(task_id, stage, f.reason, f"{f.message}\n{f.detail}", result.seconds)
-        log(f"[red]task {task_id}: {stage} failed ({f.reason.value}): {f.message}[/red]")
-        return StageStatus.FAILED
-    assert result.output is not None
-    if result.adapter is not None:
-        from transduction.train import write_adapter_files
-
-        rel = (result.output.result or {}).get("adapter")
-        assert rel, f"{task_id}: adapter files without an adapter path"
-        write_adapter_files(result.adapter, store.run_dir / rel)
-    status = StageStatus.SKIPPED if result.output.note.startswith(graph.SKIP_PREFIX) else StageStatus.DONE
-    store.finish_stage(task_id, stage, result.output, result.seconds, status)
-    return status
-
-
-def run_stage(store: RunStore, task_id: str, stage: str, fn: Callable[[], StageOutput],
-              log: Callable[[str], None]) -> StageStatus:
-    """Start, run and commit one stage in this process; failures become data."""
-    store.start_stage(task_id, stage)
-    return commit_result(store, execute(task_id, stage, fn), log)
-
-
 def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, hooks: Hooks) -> Executor:
     """In-process by default; on Ray actors with `ray.enabled` (`--ray`)."""
     if cfg.ray.enabled:
@@ -154,6 +128,70 @@ def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, hooks: H
 
         return RayExecutor(cfg, store, options.programs_file, hooks)
     return LocalExecutor(stages.Solvers(cfg, store, options.programs_file), hooks)
+
+
+@dataclass
+class _Budget:
+    """The runner's side of a time budget (`ensemble.timebudget`): each stage's limits as it starts,
+    measured rates from what commits, and what was cut, kept in the store's meta "budget"."""
+
+    plan: TimeBudget
+    store: RunStore
+    cfg: RunConfig
+    pending: dict[str, set[str]] = field(default_factory=dict)  # task -> its stages still to run
+
+    @classmethod
+    def create(cls, cfg: RunConfig, store: RunStore, tasks: list[Task], started: float | None) -> _Budget | None:
+        if not cfg.budget.seconds:
+            return None
+        costs: dict = {}
+        if cfg.ensemble.transduction:
+            cached = store.get_meta("budget_costs")
+            if cached is None or set(cached) != {t.id for t in tasks}:
+                cached = {tid: c.to_dict() for tid, c in task_costs(tasks, cfg.transduction).items()}
+                store.set_meta("budget_costs", cached)
+            costs = {tid: TaskCost(**c) for tid, c in cached.items()}
+        plan = TimeBudget(cfg.budget, costs)
+        if started is not None:
+            plan.start = started
+        return cls(plan, store, cfg)
+
+    def begin(self, todo: dict[str, list[Task]], workers: int) -> None:
+        self.pending = {}
+        for stage, tasks in todo.items():
+            for t in tasks:
+                self.pending.setdefault(t.id, set()).add(stage)
+        self.plan.workers = max(1, workers)
+
+    def prepare(self, job: Job) -> Job | None:
+        order = {s: i for i, s in enumerate(graph.STAGE_ORDER)}
+        pending = {t: tuple(sorted(s, key=order.__getitem__)) for t, s in self.pending.items() if s}
+        limits = self.plan.limits(job.task.id, job.stage, pending)
+        if limits is False:  # past the margin: it never starts (nor what needs it)
+            self.pending.pop(job.task.id, None)
+            self._save()
+            return None
+        return dataclasses.replace(job, limits=limits)
+
+    def committed(self, result: StageResult, status: StageStatus) -> None:
+        stages_left = self.pending.get(result.task_id, set())
+        stages_left.discard(result.stage)
+        if result.stage == "train" and status is not StageStatus.DONE:
+            stages_left.discard("infer")
+        cost = self.plan.costs.get(result.task_id)
+        out = (result.output.result or {}) if result.output is not None else {}
+        if status is StageStatus.DONE and cost is not None and result.stage == "train" and out.get("train"):
+            tr = out["train"]
+            per_example = tr["n_tokens"] / max(1, tr["n_examples"])
+            self.plan.observe("train", result.seconds, per_example * self.cfg.transduction.train.batch_size
+                              * len(tr["losses"]))
+        elif status is StageStatus.DONE and cost is not None and result.stage == "infer" and cost.queries:
+            ran = ((out.get("data") or {}).get("inference") or {}).get("queries", 0)
+            self.plan.observe("infer", result.seconds, cost.infer_tokens * ran / cost.queries)
+        self._save()
+
+    def _save(self) -> None:
+        self.store.set_meta("budget", self.plan.summary())
 
 
 @dataclass
@@ -165,6 +203,7 @@ class _Phase:
     executor: Executor
     retry_failed: bool
     log: Callable[[str], None]
+    budget: _Budget | None = None
 
     def todo(self, tasks: list[Task], phase: str) -> dict[str, list[Task]]:
         return {s: [t for t in tasks if graph.needs_run(self.store, t.id, s, self.retry_failed)]
@@ -185,54 +224,6 @@ class _Phase:
     def infer_job(self, task: Task) -> Job:
         trained = stages.trained_task(self.store.result(task.id, "train") or {}, self.store.run_dir)
         return Job(task, "infer", trained)
-
-
-def _ensemble_inputs(store: RunStore, task_id: str, cfg: RunConfig) -> dict:
-    """What the ensemble stage of a task read: if this changes, the stage is redone."""
-    out: dict = {"policy": cfg.ensemble.policy}
-    for phase, names in graph.PHASES.items():
-        for s in names:
-            row = store.stage(task_id, s) if getattr(cfg.ensemble, phase) else None
-            out[s] = [row["status"], row["finished_at"]] if row is not None else None
-    return out
-
-
-def ensemble_stage(store: RunStore, task: Task, cfg: RunConfig) -> StageOutput:
-    verified: dict[int, list] = {}
-    near: dict[int, list] = {}
-    trans: dict[int, list] = {}
-    if cfg.ensemble.induction:
-        for cand, ok in store.candidates(task.id, Source.INDUCTION):
-            (verified if ok else near).setdefault(cand.test_index, []).append(cand)
-    if cfg.ensemble.transduction:
-        for cand, _ in store.candidates(task.id, Source.TRANSDUCTION):
-            trans.setdefault(cand.test_index, []).append(cand)
-    inp = PolicyInput(task.id, task.n_test, verified, near, trans)
-    chosen = apply_policy(cfg.ensemble.policy, inp)
-    return StageOutput(attempts=[a for per_test in chosen for a in per_test],
-                       result={"inputs": _ensemble_inputs(store, task.id, cfg)})
-
-
-def _ensemble_task(store: RunStore, task: Task, cfg: RunConfig, log: Callable[[str], None]) -> None:
-    """Run the ensemble stage of a task unless its stored attempts are still fresh."""
-    row = store.stage(task.id, "ensemble")
-    stored = store.result(task.id, "ensemble")
-    fresh = row is not None and row["status"] == "done" and stored is not None \
-        and stored.get("inputs") == _ensemble_inputs(store, task.id, cfg)
-    if not fresh:
-        run_stage(store, task.id, "ensemble", lambda: ensemble_stage(store, task, cfg), log)
-
-
-def write_outputs(store: RunStore, dataset: Dataset) -> None:
-    """submission.json (complete) and, when every task's solutions are known, scores.json."""
-    from ensemble.summary import score_run
-
-    attempts = {tid: [attempts_tuple([a for a in store.attempts(tid) if a.test_index == i])
-                      for i in range(dataset.tasks[tid].n_test)] for tid in dataset.ids()}
-    write_submission(store.run_dir / "submission.json", attempts, dataset)
-    report = score_run(store, dataset)
-    if report is not None:
-        (store.run_dir / "scores.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
 
 
 def _progress(console: Console) -> Progress:
@@ -267,6 +258,8 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
             bar.update(bars[s], description=f"{s} (loading)" if todo[s] else s)
         ph.executor.open(phase, {s: len(ts) for s, ts in todo.items()})
         ph.store.set_meta("load_seconds", ph.executor.load_seconds)
+        if ph.budget is not None:
+            ph.budget.begin(todo, ph.executor.workers)
         for s in todo:
             bar.update(bars[s], description=s)
     first = graph.PHASES[phase][0]
@@ -279,7 +272,10 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
             follow(ph.offer(job), task, "infer")
     while (result := ph.executor.next_result()) is not None:
         task = by_id[result.task_id]
-        committed(task, result.stage, commit_result(ph.store, result, ph.log))
+        status = commit_result(ph.store, result, ph.log)
+        if ph.budget is not None:
+            ph.budget.committed(result, status)
+        committed(task, result.stage, status)
     ph.executor.release(phase)
 
 
@@ -295,22 +291,26 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
             console.log(f"[red]task {tid}: {stage} failed (crashed): the run process died in it {MAX_CRASHES} times[/red]")
         write_outputs(store, dataset)  # complete from the start (placeholders)
         tasks = [dataset.tasks[tid] for tid in dataset.ids()]
+        budget = _Budget.create(cfg, store, tasks, options.started)
         with _progress(console) as bar:
             last_write = [time.monotonic()]
 
             def task_done(task: Task) -> None:  # its last solver stage is committed: attempts now
-                _ensemble_task(store, task, cfg, bar.console.log)
-                if time.monotonic() - last_write[0] > _WRITE_EVERY_S:
+                ensemble_task(store, task, cfg, bar.console.log)
+                # Under a time budget the submission follows every task (a kill at any moment keeps it).
+                if budget is not None or time.monotonic() - last_write[0] > _WRITE_EVERY_S:
                     write_outputs(store, dataset)
                     last_write[0] = time.monotonic()
 
             shown: dict = {}
-            hooks = Hooks(start=store.start_stage, samples=_sample_sink(store), log=bar.console.log,
+            hooks = Hooks(start=store.start_stage, samples=sample_sink(store), log=bar.console.log,
                           state=lambda line: bar.update(shown["bar"], description=f"{shown['stage']} {line}"))
+            if budget is not None:
+                hooks = dataclasses.replace(hooks, prepare=budget.prepare, expired=budget.plan.stop_now)
             try:
                 executor = make_executor(cfg, store, options, hooks)
                 with contextlib.closing(executor):
-                    ph = _Phase(store, cfg, executor, options.retry_failed, bar.console.log)
+                    ph = _Phase(store, cfg, executor, options.retry_failed, bar.console.log, budget)
                     for phase in graph.enabled_phases(cfg):
                         _run_phase(phase, tasks, ph, bar, task_done, shown)
             except (StopRun, KeyboardInterrupt) as e:  # keep what is committed; what ran is redone on resume
@@ -318,19 +318,12 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
                 for row in store.db.execute("SELECT task_id, stage FROM stages WHERE status = 'running'").fetchall():
                     store.interrupt_stage(row[0], row[1], why)
                 write_outputs(store, dataset)
-                raise
+                if not isinstance(e, DeadlineReached):
+                    raise
+                bar.console.log(f"[yellow]time budget spent: {why}; the submission holds what was done[/yellow]")
             bar_id = bar.add_task("ensemble", total=len(tasks))
             for task in tasks:
-                _ensemble_task(store, task, cfg, bar.console.log)
+                ensemble_task(store, task, cfg, bar.console.log)
                 bar.advance(bar_id)
         write_outputs(store, dataset)
     return dataset
-
-
-def _sample_sink(store: RunStore) -> Callable:
-    """Where induction samples drawn on a worker go as they arrive: the store's sample log."""
-    def sink(records) -> None:
-        from ensemble.sample_log import SqliteSampleLog
-
-        SqliteSampleLog(store).append(records)
-    return sink

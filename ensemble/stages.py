@@ -126,6 +126,16 @@ def transduction_train_output(result: Any) -> StageOutput:
                                                                        "train": d["train"]})
 
 
+def _record_limits(out: StageOutput, config: Any, limits: Any, stopped: str | None) -> None:
+    """What a time budget cut from this stage, in its stored result ("budget")."""
+    if limits is None and stopped is None:
+        return
+    from transduction.limits import describe
+
+    cut = describe(config, limits) + ([stopped] if stopped else [])
+    out.result = {**(out.result or {}), "budget": {"limits": limits.to_dict() if limits else None, "cut": cut}}
+
+
 def all_tests_verified(store: RunStore, task: Task) -> bool:
     have = {c.test_index for c, verified in store.candidates(task.id, Source.INDUCTION) if verified}
     return have == set(range(task.n_test))
@@ -253,25 +263,34 @@ class Solvers:
 
     # ---- transduction ---------------------------------------------------------------------------
 
-    def train(self, task: Task) -> StageOutput:
-        """TTT of a task, its adapter saved under `workdir` (`transduction.pipeline.train_task`)."""
+    def train(self, task: Task, limits: Any = None) -> StageOutput:
+        """TTT of a task, its adapter saved under `workdir` (`transduction.pipeline.train_task`), scaled
+        down by `limits` (transduction.limits.TaskLimits) under a time budget."""
         from transduction.pipeline import train_task
 
         dfs = not searches_at_inference(self.cfg)
-        trained = train_task(task, self._transduction_model(), self.cfg.transduction, self.workdir, dfs=dfs)
-        return train_output(task, trained, self.workdir)
+        trained = train_task(task, self._transduction_model(), self.cfg.transduction, self.workdir, dfs=dfs,
+                             limits=limits)
+        out = train_output(task, trained, self.workdir)
+        _record_limits(out, self.cfg.transduction, limits, trained.train.stopped if trained.train else None)
+        return out
 
-    def infer(self, task: Task, trained: Any) -> StageOutput:
+    def infer(self, task: Task, trained: Any, limits: Any = None) -> StageOutput:
         """Inference, DFS, scoring and candidates of a trained task (`trained`: its TrainedTask with
-        the adapter directory resolved here)."""
-        return self.infer_many([task], [trained])[0]
+        the adapter directory resolved here), scaled down by `limits` under a time budget."""
+        return self.infer_many([task], [trained], [limits])[0]
 
-    def infer_many(self, tasks: Sequence[Task], trained: Sequence[Any]) -> list[StageOutput]:
+    def infer_many(self, tasks: Sequence[Task], trained: Sequence[Any],
+                   limits: Sequence[Any] | None = None) -> list[StageOutput]:
         """`infer` of several tasks in one backend call each for generation and scoring."""
         from transduction.pipeline import infer_tasks
 
-        results = infer_tasks(tasks, trained, self._inference_engine(), self.cfg.transduction)
-        return [infer_output(t, r) for t, r in zip(tasks, results)]
+        limits = list(limits) if limits is not None else [None] * len(tasks)
+        results = infer_tasks(tasks, trained, self._inference_engine(), self.cfg.transduction, limits)
+        outs = [infer_output(t, r) for t, r in zip(tasks, results)]
+        for out, lim in zip(outs, limits):
+            _record_limits(out, self.cfg.transduction, lim, None)
+        return outs
 
     def _transduction_model(self) -> Any:
         if self._model is None:

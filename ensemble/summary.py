@@ -73,6 +73,7 @@ class RunSummary:
     verified_programs: int = 0
     skipped_ttt: list[str] = field(default_factory=list)
     load_seconds: dict[str, float] = field(default_factory=dict)  # model/sandbox loading, last invocation
+    budget: dict | None = None  # the last invocation's time budget (ensemble.timebudget summary), if any
 
     def to_dict(self) -> dict:
         return {
@@ -82,7 +83,7 @@ class RunSummary:
             "stage_counts": {k: dict(v) for k, v in self.stage_counts.items()},
             "failures": [{"stage": s, "reason": r, "count": n} for (s, r), n in sorted(self.failures.items())],
             "candidates": dict(self.per_source_candidates), "verified_programs": self.verified_programs,
-            "skipped_ttt": self.skipped_ttt, "load_seconds": self.load_seconds,
+            "skipped_ttt": self.skipped_ttt, "load_seconds": self.load_seconds, "budget": self.budget,
         }
 
 
@@ -107,6 +108,7 @@ def summarise(store: RunStore, dataset: Dataset) -> RunSummary:
     for src, n in store.db.execute("SELECT source, COUNT(*) FROM candidates GROUP BY source"):
         s.per_source_candidates[src] = n
     s.load_seconds = store.get_meta("load_seconds", {}) or {}
+    s.budget = store.get_meta("budget")
     s.verified_programs = store.db.execute("SELECT COUNT(*) FROM programs WHERE status = 'verified'").fetchone()[0]
     return s
 
@@ -132,6 +134,10 @@ def summary_table(s: RunSummary, title: str = "arc-hybrid run") -> Table:
             t.add_row(f"time {st}", f"{s.stage_seconds[st]:.1f} s ({counts})")
     for st, sec in s.load_seconds.items():
         t.add_row(f"time loading {st} resources", f"{sec:.1f} s")
+    if s.budget:
+        t.add_row("time budget (margin)", f"{s.budget['seconds']:.0f} s ({s.budget['margin_s']:.0f} s), "
+                                          f"{s.budget['elapsed_s']:.0f} s used")
+        t.add_row("tasks cut by the time budget", str(len(s.budget.get("cuts") or {})))
     if s.skipped_ttt:
         t.add_row("TTT skipped (verified)", ", ".join(s.skipped_ttt))
     if s.failures:

@@ -60,6 +60,10 @@ def task_text(store: RunStore, dataset: Dataset, task_id: str, style: str = "aut
         where = f" on {safe_text(row['worker'])}" if row["worker"] not in (None, "local") else ""
         out.append(f"  {st:<13} {row['status']} {row['seconds'] or 0:.1f}s, started {row['starts']}x{where}"
                    f"{crashes}{extra}{note}")
+        for line in ((store.result(task_id, st) or {}).get("budget") or {}).get("cut", []):
+            out.append(f"  {'':<13} time budget: {safe_text(line)}")
+    for line in ((store.get_meta("budget") or {}).get("cuts") or {}).get(task_id, []):
+        out.append(f"  time budget: {safe_text(line)}")
     for src in (Source.INDUCTION, Source.TRANSDUCTION):
         cands = store.candidates(task_id, src)
         out += ["", f"{src.value} candidates ({len(cands)}):"]

@@ -111,6 +111,8 @@ class TrainConfig:
     warmup_fraction: float = 0.1            # warm-up steps = fraction x total steps (marc: total // 10)
     max_grad_norm: float = 1.0              # 0 disables clipping
     min_steps: int = 0                      # at least this many optimiser steps: more epochs over small data
+    max_steps: int = 0                      # at most this many (0: no cap); the schedule spans the capped
+                                            # total (a run under a time budget scales work down with it)
     dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
                                             # float32: fp32 everywhere
     seed: int = 0
@@ -122,8 +124,8 @@ class TrainConfig:
             raise ValueError(f"train.epochs and train.batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ValueError(f"train.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if self.min_steps < 0:
-            raise ValueError(f"train.min_steps must be >= 0, got {self.min_steps}")
+        if self.min_steps < 0 or self.max_steps < 0:
+            raise ValueError(f"train.min_steps and train.max_steps must be >= 0, got {self.min_steps}, {self.max_steps}")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
             raise ValueError("train.weight_decay and train.max_grad_norm must be >= 0")
 

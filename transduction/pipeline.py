@@ -39,6 +39,8 @@ from transduction.config import TransductionConfig
 from transduction.data import TTTData, task_seed
 from transduction.dfs import DFSHit, SearchConfig, dfs_views
 from transduction.formats import get_format
+from transduction.limits import TaskLimits
+from transduction.limits import apply as apply_limits
 from transduction.masks import TokenizedExample, count_tokens, tokenize_example
 from transduction.predict import Prediction
 from transduction.queries import build_queries
@@ -152,9 +154,9 @@ def tokenize_data(data: TTTData, tokenizer: Any, config: TransductionConfig) -> 
 
 
 def run_ttt(task: Task, tm: TransductionModel, config: TransductionConfig, workdir: str | Path,
-            data: TTTData | None = None) -> TrainRecord | None:
-    """Per-task mode: load the task's saved adapter if complete, else train and save it.
-    Shared mode: load the shared adapter (trained by `train_shared`). No-TTT mode: nothing (None)."""
+            data: TTTData | None = None, max_seconds: float | None = None) -> TrainRecord | None:
+    """Per-task mode: load the task's saved adapter if complete, else train (for at most `max_seconds`)
+    and save it. Shared mode: load the shared adapter (trained by `train_shared`). No-TTT mode: nothing."""
     mode = config.train.mode
     if mode == "none":
         return None
@@ -172,7 +174,7 @@ def run_ttt(task: Task, tm: TransductionModel, config: TransductionConfig, workd
     data = data if data is not None else make_ttt_data(task, tm.tokenizer, config)
     examples = tokenize_data(data, tm.tokenizer, config)
     return train_adapter(tm.model, examples, config.train, task.id, task_seed(config.train.seed, task.id),
-                         tm.pad_id, out)
+                         tm.pad_id, out, max_seconds=max_seconds)
 
 
 def train_shared(tasks: Sequence[Task], tm: TransductionModel, config: TransductionConfig,
@@ -217,15 +219,17 @@ class TrainedTask:
 
 
 def train_task(task: Task, tm: TransductionModel, config: TransductionConfig, workdir: str | Path,
-               dfs: bool = False) -> TrainedTask:
+               dfs: bool = False, limits: TaskLimits | None = None) -> TrainedTask:
     """TTT (per the mode) for one task, its adapter saved under `workdir`; with `dfs`, also DFS on the
-    training model with that adapter (for an inference backend that cannot search)."""
+    training model with that adapter (for an inference backend that cannot search). `limits` scale the
+    work down (transduction.limits; a run under a time budget)."""
+    config = apply_limits(config, limits)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     data = make_ttt_data(task, tm.tokenizer, config) if config.train.mode == "per-task" else None
     seconds["data"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    record = run_ttt(task, tm, config, workdir, data)
+    record = run_ttt(task, tm, config, workdir, data, limits.train_seconds if limits is not None else None)
     seconds["train"] = time.perf_counter() - clock
     adapter = served_adapter(workdir, task.id, config, record, SHARED_ID)
     stats: dict[str, Any] = {"n_examples": 0}
@@ -339,36 +343,39 @@ class TransductionResult:
 
 
 def infer_tasks(tasks: Sequence[Task], trained: Sequence[TrainedTask], engine: InferenceEngine,
-                config: TransductionConfig) -> list[TransductionResult]:
+                config: TransductionConfig, limits: Sequence[TaskLimits | None] | None = None
+                ) -> list[TransductionResult]:
     """The `infer` stage of several trained tasks (see the module docstring); one result per task, in
-    order. Per-task seconds of the shared backend calls are the call's time split evenly."""
+    order, each scaled down by its `limits` if given. Per-task seconds of the shared backend calls are
+    the call's time split evenly."""
     assert len(tasks) == len(trained) and all(t.id == tt.task_id for t, tt in zip(tasks, trained))
     n = max(1, len(tasks))
-    plans = [query_plan(t, engine.tokenizer, config, engine.context) for t in tasks]
+    cfgs = [apply_limits(config, lim) for lim in (limits or [None] * len(tasks))]
+    plans = [query_plan(t, engine.tokenizer, c, engine.context) for t, c in zip(tasks, cfgs)]
     clock = time.perf_counter()
     predictions = predict_tasks([InferenceJob(t, tt.adapter, p) for t, tt, p in zip(tasks, trained, plans)],
                                 engine.backend, engine.tokenizer, config)
     predict_s = (time.perf_counter() - clock) / n
     tables = [vote(t, p, config.infer.voting) for t, p in zip(tasks, predictions)]
     searched: list[tuple[tuple[DFSHit, ...], bool, float]] = []
-    for t, tt in zip(tasks, trained):
+    for t, tt, c in zip(tasks, trained, cfgs):
         clock = time.perf_counter()
         if tt.dfs_done or not engine.searches:
             searched.append((tt.hits, tt.dfs_capped, tt.seconds.get("dfs", 0.0)))
             continue
-        hits, capped = run_dfs(t, engine, tt.adapter, config)
+        hits, capped = run_dfs(t, engine, tt.adapter, c)
         searched.append((tuple(hits), capped, time.perf_counter() - clock))
     clock = time.perf_counter()
-    scores = score_tasks([ScoreJob(t, tuple(tb), tt.adapter, hits) for t, tt, tb, (hits, _, _)
-                          in zip(tasks, trained, tables, searched)], engine.backend, engine.tokenizer, config)
+    scores = score_tasks([ScoreJob(t, tuple(tb), tt.adapter, hits, c.infer.score_views) for t, tt, tb, (hits, _, _), c
+                          in zip(tasks, trained, tables, searched, cfgs)], engine.backend, engine.tokenizer, config)
     score_s = (time.perf_counter() - clock) / n
     results = []
-    for t, tt, plan, preds, tb, sc, (hits, capped, dfs_s) in zip(tasks, trained, plans, predictions, tables,
-                                                                 scores, searched):
+    for t, tt, plan, preds, tb, sc, (hits, capped, dfs_s), c in zip(tasks, trained, plans, predictions, tables,
+                                                                    scores, searched, cfgs):
         seconds = {"data": tt.seconds.get("data", 0.0), "train": tt.seconds.get("train", 0.0),
                    "predict": predict_s, "dfs": dfs_s, "score": score_s}
         results.append(TransductionResult(t.id, {**tt.data, "inference": plan.summary()}, tt.train, preds, tb, sc,
-                                          make_candidates(t, tb, sc, config, hits), seconds, list(hits), capped))
+                                          make_candidates(t, tb, sc, c, hits), seconds, list(hits), capped))
     return results
 
 

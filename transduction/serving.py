@@ -97,6 +97,7 @@ class ScoreJob:
     tables: tuple[VoteTable, ...]
     adapter: str | None = None
     hits: tuple[DFSHit, ...] = ()
+    views: int | None = None  # scoring views for this task (None: infer.score_views)
 
 
 def predict_tasks(jobs: Sequence[InferenceJob], backend: Any, tokenizer: Any,
@@ -120,14 +121,15 @@ def predict_tasks(jobs: Sequence[InferenceJob], backend: Any, tokenizer: Any,
 
 def score_tasks(jobs: Sequence[ScoreJob], backend: Any, tokenizer: Any,
                 config: TransductionConfig) -> list[dict[int, list[float]] | None]:
-    """Augmentation scores of every job's tables in one `backend.score` call (None: scoring is off)."""
-    k = config.infer.score_views
-    if k == 0:
-        return [None] * len(jobs)
+    """Augmentation scores of every job's tables in one `backend.score` call (None where scoring is off)."""
     fmt = get_format(config.data.format)
-    slices: list[list[tuple[int, int, int, int]]] = []  # per job: (test index, n grids, start, end)
+    slices: list[list[tuple[int, int, int, int]] | None] = []  # per job: (test index, n grids, start, end)
     requests: list[Any] = []
     for job in jobs:
+        k = config.infer.score_views if job.views is None else job.views
+        if k == 0:
+            slices.append(None)
+            continue
         spans = []
         for table in job.tables:
             grids = pool(table, job.hits)
@@ -139,4 +141,5 @@ def score_tasks(jobs: Sequence[ScoreJob], backend: Any, tokenizer: Any,
     results = backend.score(requests) if requests else []
     if len(results) != len(requests):
         raise RuntimeError(f"backend returned {len(results)} score results for {len(requests)} requests")
-    return [{i: sum_views(results[a:b], n) for i, n, a, b in spans} for spans in slices]
+    return [{i: sum_views(results[a:b], n) for i, n, a, b in spans} if spans is not None else None
+            for spans in slices]

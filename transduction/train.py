@@ -6,7 +6,9 @@ B: zeros), so each task starts from a fresh adapter without reloading the base. 
 with a cosine schedule and linear warm-up over length-aware batches: examples are sorted by length,
 cut into batches of `batch_size` and the batch order shuffled each epoch, so small-grid tasks do not
 pay for padding. It runs `train.epochs` epochs, or more when `train.min_steps` needs them (a task
-whose pseudo-tasks are few after deduplication still gets that many optimiser steps). The loss is
+whose pseudo-tasks are few after deduplication still gets that many optimiser steps), at most
+`train.max_steps` steps (the cosine schedule then spans the capped total); a `stop` callback, asked
+after every step, ends training early (a wall-time cap): the adapter as trained so far is kept. The loss is
 the token mean of cross-entropy over labelled tokens (transduction.masks). On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
 is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
 
@@ -84,6 +86,7 @@ class TrainRecord:
     seconds: float
     reused: bool = False
     skipped: str | None = None      # why no training happened (the adapter is then a no-op)
+    stopped: str | None = None      # why training ended before n_steps (len(losses) steps were done)
 
     @property
     def tokens_per_second(self) -> float:
@@ -133,9 +136,18 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def planned_steps(n_examples: int, cfg: TrainConfig) -> int:
+    """Optimiser steps `fit` plans for `n_examples` (epochs, raised by min_steps, capped by max_steps)."""
+    steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
+    total = steps_per_epoch * max(cfg.epochs, math.ceil(cfg.min_steps / max(1, steps_per_epoch)))
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
 def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed: int, pad_id: int,
-        on_step: Callable[[int, float], None] | None = None) -> tuple[list[float], int]:
-    """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps)."""
+        on_step: Callable[[int, float], None] | None = None,
+        stop: Callable[[], bool] | None = None) -> tuple[list[float], int]:
+    """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps planned).
+    Fewer losses than steps: `stop()` said so after the last one."""
     import contextlib
 
     import torch
@@ -148,8 +160,8 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     rng = np.random.default_rng(seed)
     lengths = [len(e) for e in examples]
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
-    total = steps_per_epoch * epochs
+    total = planned_steps(len(examples), cfg)
+    epochs = math.ceil(total / steps_per_epoch)
     warmup = int(total * cfg.warmup_fraction)
     fused = str(device).startswith("cuda") and all(p.dtype == torch.float32 for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
@@ -160,6 +172,8 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     losses: list[float] = []
     for _ in range(epochs):
         for batch_idx in length_batches(lengths, cfg.batch_size, rng):
+            if len(losses) >= total or (losses and stop is not None and stop()):
+                break
             batch = collate([examples[i] for i in batch_idx], pad_id, device)
             with autocast:
                 loss = model(**batch).loss
@@ -178,8 +192,10 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
 
 def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, task_id: str,
                   seed: int, pad_id: int, out_dir: Path | None = None,
-                  on_step: Callable[[int, float], None] | None = None) -> TrainRecord:
-    """Reset the adapter, train it on `examples`, save it to `out_dir` (if given) with its record.
+                  on_step: Callable[[int, float], None] | None = None,
+                  max_seconds: float | None = None) -> TrainRecord:
+    """Reset the adapter, train it on `examples` (for at most `max_seconds` of wall time: then it stops
+    after the step running and keeps what it learnt), save it to `out_dir` (if given) with its record.
 
     Without examples (every pseudo-task dropped, e.g. over the token limit) the freshly reset adapter
     (B = 0: the base model) is kept, nothing is saved, and the record says why."""
@@ -187,10 +203,14 @@ def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainCo
     if not examples:
         return TrainRecord(task_id, 0, 0, 0, 0, (), 0.0, skipped="no TTT examples (all pseudo-tasks dropped)")
     start = time.perf_counter()
-    losses, steps = fit(model, examples, cfg, seed, pad_id, on_step)
+    stop = (lambda: time.perf_counter() - start >= max_seconds) if max_seconds is not None else None
+    losses, steps = fit(model, examples, cfg, seed, pad_id, on_step, stop)
+    stopped = None
+    if len(losses) < steps:
+        stopped = f"time cap of {max_seconds:.1f} s reached after {len(losses)} of {steps} steps"
     record = TrainRecord(task_id, len(examples), sum(len(e) for e in examples),
                          sum(e.n_loss_tokens for e in examples), steps, tuple(losses),
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, stopped=stopped)
     if out_dir is not None:
         save_adapter(model, out_dir, record)
     return record

@@ -8,6 +8,7 @@ Only what `ensemble.ray_exec` and `ensemble.ray_pool` use exists: `is_initialize
 """
 from __future__ import annotations
 
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -187,6 +188,8 @@ class FakeRay:
     def wait(self, refs: list, num_returns: int = 1, timeout: float | None = None) -> tuple[list, list]:
         self.clock += 1
         ready = [r for r in refs if r.ready()][:num_returns]
+        if not ready:  # nothing ready: time passes (a little, here)
+            time.sleep(min(timeout or 0.0, 0.01))
         return ready, [r for r in refs if r not in ready]
 
     # -- scripting

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ensemble.executor import StageResult, crashed, execute
-from ensemble.runner import commit_result
+from ensemble.commit import commit_result
 from ensemble.store import FailureReason, RunStore, StageOutput, StageStatus
 from induction.samples import SampleRecord
 
@@ -36,7 +36,7 @@ def test_result_needs_exactly_one_of_output_and_failure():
 def test_commit_writes_remote_samples_and_failures(tmp_path, synthetic_run):
     """Samples drawn on a worker reach the store's log through the runner's sink as they arrive; a
     crashed stage is a recorded failure."""
-    from ensemble.runner import _sample_sink
+    from ensemble.commit import sample_sink
 
     _, _, ds = synthetic_run
     tid = ds.ids()[0]
@@ -44,7 +44,7 @@ def test_commit_writes_remote_samples_and_failures(tmp_path, synthetic_run):
         store.add_tasks([ds.tasks[tid]])
         rec = SampleRecord(tid, "p", "s", 0, "def transform(g):\n    return g\n", "hf", "m", "barc")
         store.start_stage(tid, "induction", "induction-1")
-        _sample_sink(store)([rec])
+        sample_sink(store)([rec])
         assert [(s["index"], s["text"]) for s in store.samples(tid)] == [(0, rec.text)]
         ok = execute(tid, "induction", lambda: StageOutput(note="x"))
         assert commit_result(store, ok, lambda s: None) is StageStatus.DONE

@@ -90,6 +90,26 @@ def test_policy_change_reensembles_other_changes_refused(tmp_path, tiny_inputs):
         run(_cfg(tiny_inputs, **{"induction.temperature": 0.1}), out)
 
 
+def test_another_thread_count_where_models_run_is_refused_on_resume(tmp_path, tiny_inputs):
+    """Float reductions on CPU depend on torch's thread count: a resume (or a switch to Ray) with
+    another count where models run would mix numerics in one run. An import-only run has no model."""
+    from ensemble.runner import _solver_config, model_threads, prepare_run_dir
+
+    cfg = _cfg(tiny_inputs, **{"ensemble.transduction": "true", "torch_threads": 2})
+    assert model_threads(cfg) == 2
+    ray = build_run_config(None, tiny_inputs[0], ["ray.enabled=true", "ray.threads_per_worker=1"])
+    assert model_threads(ray) == 1
+    assert "model_threads" not in _solver_config(_cfg(tiny_inputs))  # sandbox only: threads are free
+    from ensemble.runner import select_dataset
+
+    ds = select_dataset(cfg)
+    with RunStore(tmp_path / "run") as s:
+        prepare_run_dir(s, cfg, ds)
+        with pytest.raises(ValueError, match="model_threads.*torch_threads / ray.threads_per_worker"):
+            prepare_run_dir(s, _cfg(tiny_inputs, **{"ensemble.transduction": "true", "torch_threads": 1}), ds)
+        prepare_run_dir(s, cfg, ds)  # the same count resumes
+
+
 def test_skip_ttt_when_every_test_input_is_verified(tmp_path, tiny_inputs):
     """Both tasks have a verified imported program for every test input: TTT is skipped (no model
     is loaded) and the skip is recorded for the summary and the report."""

@@ -38,7 +38,7 @@ def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args, tiny_reference
     deadline = time.monotonic() + 120
     while runner.is_alive() and time.monotonic() < deadline and not removed_while:
         rows = _stage_rows(out / "run.sqlite")
-        running = {k: v for k, v in rows.items() if v[0] == "running" and k[1] == "transduction"}
+        running = {k: v for k, v in rows.items() if v[0] == "running" and k[1] == "train"}
         if len(running) == 2:  # both actors, one per node, are mid-stage
             cluster.remove_node(worker_node)
             removed_while = running
@@ -51,3 +51,4 @@ def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args, tiny_reference
     assert all(st == "done" for st, _ in rows.values()), rows
     retried = {k for k, (_, n) in rows.items() if n == 2}
     assert len(retried) == 1 and retried <= set(removed_while), (retried, removed_while)
+

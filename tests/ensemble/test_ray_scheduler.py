@@ -4,12 +4,12 @@ apart, replacements that never block the driver, samples streamed as drawn, adap
 engines closed on release, a lost cluster noticed within seconds. Milliseconds each, no model."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from arc_core.candidates import Candidate, Source
-from arc_core.grid import Grid
 from ensemble.config import build_run_config
 from ensemble.executor import StageResult
 from ensemble.runner import RunOptions, run
@@ -63,9 +63,10 @@ class FakeStageWorker:
                  for i, g in enumerate(task.test_inputs)] if verified else []
         yield ("result", StageResult(tid, "induction", StageOutput(candidates=cands), None, 0.01, self.name))
 
-    def train(self, task):
+    def train(self, task, limits=None):
         from transduction.pipeline import TrainedTask
 
+        SCRIPT.setdefault("limits", {})[("train", task.id)] = limits
         self._maybe_die("train", task.id)
         trained = TrainedTask(task.id, {"n_examples": 1}, None, f"transduction/adapters/{task.id}", {"train": 0.01})
         return StageResult(task.id, "train", StageOutput(result=trained.to_dict()), None, 0.01, self.name,
@@ -74,6 +75,7 @@ class FakeStageWorker:
     def infer(self, works):
         out = []
         for w in works:
+            SCRIPT.setdefault("limits", {})[("infer", w.task.id)] = w.limits
             self._maybe_die("infer", w.task.id)
             SCRIPT.setdefault("infer_files", {})[w.task.id] = (self.name, w.files)
             cands = [(Candidate(w.task.id, i, g, Source.TRANSDUCTION, 0, 1.0, None, ("identity",)), False)
@@ -289,3 +291,58 @@ def test_an_actor_that_cannot_start_is_given_up(tmp_path, fake):
     with RunStore(tmp_path / "run") as s:
         assert {s.stage(t, "train")["reason"] for t in TASKS} == {"crashed"}
         assert "no model actor left" in s.stage("6150a2bd", "train")["error"]
+
+
+def test_trained_tasks_are_inferred_when_their_ttt_actor_dies(tmp_path, fake):
+    """Served transduction: the TTT actor dies after training a task; that task's inference still runs
+    on the inference actor, the task it died on is recorded crashed, the rest trains once it is back."""
+    SCRIPT["die"] = {("train", "0d3d703e"): 9}
+    out = tmp_path / "run"
+    run(_cfg("ray.transduction_serving=on", "ray.max_retries=0", "ray.serve_batch_tasks=8"), out)
+    rows = _rows(out)
+    assert rows[("0d3d703e", "train")][0] == "failed"
+    assert {t for (t, s), (st, _, _) in rows.items() if s == "infer" and st == "done"} == {"6150a2bd", "25ff71a9"}
+
+
+def test_an_actor_that_never_comes_back_is_given_up_after_the_start_timeout(tmp_path, fake):
+    """Its node still has room, yet Ray never brings it back: after ray.start_timeout_s the actor is given
+    up and the stages left without any actor are recorded crashed, rather than waiting forever."""
+    SCRIPT["die"] = {("train", "25ff71a9"): 1}
+    fake.restart_ticks = None
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    run(_cfg("ray.model_workers=1", "ray.start_timeout_s=0.5"), out)
+    assert time.monotonic() - t0 < 10
+    with RunStore(out) as s:
+        assert {s.stage(t, "train")["reason"] for t in TASKS} == {"crashed"}
+        assert "no model actor left" in s.stage("0d3d703e", "train")["error"]
+        assert s.task_status("6150a2bd")[0] == "failed"
+
+
+def test_a_time_budget_on_ray_limits_stages_and_stops_dispatch_at_the_margin(tmp_path, fake, monkeypatch):
+    """Every stage dispatched to an actor carries its limits; once the margin is reached nothing more is
+    dispatched, the run ends normally with what it has, and the unreached stages are recorded."""
+    import ensemble.timebudget as tb
+    from ensemble.timebudget import TaskCost
+
+    monkeypatch.setattr(tb, "task_costs", lambda tasks, cfg: {t.id: TaskCost(100, 10, 10, 6, 3) for t in tasks})
+    clock = [0.0]
+    monkeypatch.setattr(tb.time, "monotonic", lambda: clock[0])
+    real_train = FakeStageWorker.train
+
+    def slow_train(self, task, limits=None):
+        clock[0] += 45.0  # each TTT takes 45 s of the budget
+        return real_train(self, task, limits)
+
+    monkeypatch.setattr(FakeStageWorker, "train", slow_train)
+    out = tmp_path / "run"
+    run(_cfg("ray.model_workers=1", "budget.seconds=100", "budget.margin_s=10"), out)
+    trained = [t for (s, t), lim in SCRIPT["limits"].items() if s == "train"]
+    assert trained == ["25ff71a9", "0d3d703e"]  # largest first; the third would start past the margin
+    assert all(SCRIPT["limits"][("train", t)].train_seconds > 0 for t in trained)
+    with RunStore(out) as s:
+        cuts = s.get_meta("budget")["cuts"]
+        assert cuts["6150a2bd"] == ["train: not started, the time budget's margin was reached"]
+        assert cuts["0d3d703e"][-1] == "infer: not started, the time budget's margin was reached"
+        assert s.stage("6150a2bd", "train") is None and s.stage_status("25ff71a9", "infer") is StageStatus.DONE
+    assert set(json.loads((out / "submission.json").read_text())) == set(TASKS)

@@ -65,6 +65,10 @@ def test_transduce_command(tiny_model_dir, tmp_path, capsys):
     assert "(2 reused)" in capsys.readouterr().out
     assert main([*argv[:-len(TINY)], *TINY[:-2], "--set", "lora.rank=3", "--device", "cpu"]) == 2
     assert "different configuration" in capsys.readouterr().err
+    # Another inference backend on resume would mix results of two backends in one run: refused.
+    assert main([*argv, "--set", "lm.batch_size=3"]) == 2
+    err = capsys.readouterr().err
+    assert "different LM settings" in err and "batch_size" in err
 
 
 def test_finetune_refuses_overlap_then_writes_model(tiny_model_dir, tmp_path, capsys, arc1):

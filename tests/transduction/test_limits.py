@@ -1,0 +1,49 @@
+"""transduction.limits: what a time budget may cut from a task's train and infer stages, and how TTT
+stops at a wall-time cap keeping the adapter trained so far."""
+from __future__ import annotations
+
+import pytest
+
+from transduction.config import preset, replace
+from transduction.limits import TaskLimits, apply, describe
+
+
+def test_limits_scale_the_recipe_down_and_never_up():
+    cfg = replace(preset("cpu-small"), infer={"dfs_views": 2, "score_views": 4, "ranking": "votes-then-score",
+                                              "per_transform": 2})
+    assert apply(cfg, None) is cfg and apply(cfg, TaskLimits()) == cfg
+    cut = apply(cfg, TaskLimits(max_steps=10, transforms=2, per_transform=1, dfs_views=0, score_views=0, why="late"))
+    assert cut.train.max_steps == 10 and cut.infer.transforms == cfg.infer.transforms[:2]
+    assert cut.infer.transforms[0] == "identity" and cut.infer.per_transform == 1 and cut.infer.dfs_views == 0
+    assert cut.infer.score_views == 1  # the ranking needs scores: one view is kept
+    more = apply(cfg, TaskLimits(max_steps=10**6, transforms=99, score_views=9))  # never more work
+    assert more.infer == cfg.infer and more.train.min_steps == cfg.train.min_steps
+    lines = describe(cfg, TaskLimits(train_seconds=3.0, max_steps=10, transforms=2, why="late"))
+    assert lines == ["TTT capped at 3.0 s (late)", "train.max_steps uncapped -> 10 (late)",
+                     f"infer.transforms {len(cfg.infer.transforms)} -> 2 (late)"]
+    assert TaskLimits.from_dict(TaskLimits(max_steps=3, why="x").to_dict()) == TaskLimits(max_steps=3, why="x")
+    with pytest.raises(ValueError, match="max_steps"):
+        TaskLimits(max_steps=0)
+    with pytest.raises(ValueError, match="train_seconds"):
+        TaskLimits(train_seconds=0)
+
+
+def test_max_steps_caps_the_planned_schedule():
+    from transduction.config import TrainConfig
+    from transduction.train import planned_steps
+
+    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2)) == 10
+    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2, min_steps=96)) == 100  # whole epochs
+    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2, min_steps=96, max_steps=40)) == 40
+
+
+def test_ttt_stops_at_its_time_cap_and_keeps_the_adapter(tiny_tm, flip_task, tiny_config, tmp_path):
+    from transduction.pipeline import train_task
+
+    cfg = tiny_config(train={"min_steps": 5000})
+    trained = train_task(flip_task, tiny_tm, cfg, tmp_path, limits=TaskLimits(train_seconds=0.3, why="test"))
+    rec = trained.train
+    assert rec.n_steps == 5000 and 1 <= len(rec.losses) < 5000 and rec.stopped.startswith("time cap of 0.3 s")
+    assert trained.adapter is not None  # the partly trained adapter is saved and served
+    capped = train_task(flip_task, tiny_tm, cfg, tmp_path / "other", limits=TaskLimits(max_steps=3))
+    assert capped.train.n_steps == len(capped.train.losses) == 3 and capped.train.stopped is None
