@@ -323,8 +323,8 @@ class RayExecutor:
                 results = out if isinstance(out, list) else [out]
                 assert len(results) == len(f.jobs), f"{f.actor.name}: {len(results)} results for {len(f.jobs)} jobs"
                 for r in results:
-                    if r.stage == "train" and r.output is not None and r.adapter is not None:
-                        f.actor.holds.add(r.task_id)
+                    if r.stage == "train":  # the actor keeps the adapter it trained last, no other
+                        f.actor.holds = {r.task_id} if r.output is not None and r.adapter is not None else set()
                     self._results.append(r)
         except death_errors(self.ray) as e:
             pool.died(f.actor, e, f"{f.jobs[0].stage} {f.actor.busy_with}")

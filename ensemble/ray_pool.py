@@ -42,7 +42,7 @@ class Actor:
     jobs: int = 0              # jobs finished
     deaths: int = 0            # deaths since its last finished job
     load: int = 0              # samplers: induction jobs in flight that sample with it
-    holds: set[str] = field(default_factory=set)  # task ids whose adapter it saved itself
+    holds: set[str] = field(default_factory=set)  # the task whose adapter it trained last (kept on its node)
     busy_with: str = ""
 
 

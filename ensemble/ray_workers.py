@@ -139,7 +139,13 @@ class StageWorker:
 
     # ---- transduction ---------------------------------------------------------------------------
     def train(self, task: Task, limits: Any = None) -> StageResult:
-        """TTT of a task; its adapter's files travel with the result (written under RUN_DIR by the driver)."""
+        """TTT of a task; its adapter's files travel with the result (written under RUN_DIR by the driver).
+        Only the adapter trained last stays on this node (for an `infer` of that task here): at paper size
+        an adapter is over a gigabyte, and the driver keeps every one under RUN_DIR."""
+        adapters = self.scratch / stages.ADAPTERS / "adapters"
+        for old in adapters.iterdir() if adapters.is_dir() else ():
+            if old.name != task.id:
+                shutil.rmtree(old, ignore_errors=True)
         result = execute(task.id, "train", lambda: self.solvers.train(task, limits), self.name)
         rel = (result.output.result or {}).get("adapter") if result.output is not None else None
         if rel is None:
@@ -150,8 +156,17 @@ class StageWorker:
 
     def infer(self, works: Sequence[InferWork]) -> list[StageResult]:
         """`infer` of the given tasks in one serving call; if that fails, each task alone (its own
-        failure). Per-task seconds of the shared call are its time split evenly."""
-        local = [self._resolve(w) for w in works]
+        failure). Per-task seconds of the shared call are its time split evenly. Adapters received
+        for the call are deleted after it."""
+        try:
+            return self._infer(works, [self._resolve(w) for w in works])
+        finally:
+            for w in works:
+                if w.files is not None:
+                    shutil.rmtree(self.scratch / "served" / f"{w.task.id}-{adapter_digest(w.files)}",
+                                  ignore_errors=True)
+
+    def _infer(self, works: Sequence[InferWork], local: list[Any]) -> list[StageResult]:
         if len(works) > 1:
             t0 = time.perf_counter()
             try:
