@@ -177,7 +177,7 @@ class _Budget:
         stages_left = self.pending.get(result.task_id, set())
         stages_left.discard(result.stage)
         if result.stage == "train" and status is not StageStatus.DONE:
-            stages_left.discard("infer")
+            stages_left.discard("infer")  # skipped with it, or not run (what it needs failed)
         cost = self.plan.costs.get(result.task_id)
         out = (result.output.result or {}) if result.output is not None else {}
         if status is StageStatus.DONE and cost is not None and result.stage == "train" and out.get("train"):
@@ -218,8 +218,11 @@ class _Phase:
             self.executor.submit(job)
             return None
         self.store.start_stage(job.task.id, job.stage)
-        return commit_result(self.store, StageResult(job.task.id, job.stage, graph.skipped_output(why), None, 0.0),
-                             self.log)
+        result = StageResult(job.task.id, job.stage, graph.skipped_output(why), None, 0.0)
+        status = commit_result(self.store, result, self.log)
+        if self.budget is not None:
+            self.budget.committed(result, status)
+        return status
 
     def infer_job(self, task: Task) -> Job:
         trained = stages.trained_task(self.store.result(task.id, "train") or {}, self.store.run_dir)
@@ -276,6 +279,7 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
         if ph.budget is not None:
             ph.budget.committed(result, status)
         committed(task, result.stage, status)
+    ph.store.set_meta("load_seconds", ph.executor.load_seconds)  # on Ray: known once the actors are up
     ph.executor.release(phase)
 
 
