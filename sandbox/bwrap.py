@@ -93,4 +93,4 @@ def probe(read_paths: tuple[str, ...]) -> tuple[bool, str]:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         return False, f"bwrap cannot create namespaces here: {err[-1] if err else proc.returncode}" + (
             " (inside Docker, its seccomp profile blocks this)" if os.path.exists("/.dockerenv") else "")
-    return True, f"{exe}: fresh mount/pid/net/ipc/uts namespaces, caps SETUID/SETGID/KILL only"
+    return True, f"{exe}: fresh mount/pid/net/ipc/uts namespaces, caps SETUID/SETGID/KILL/SYS_CHROOT only"

@@ -96,7 +96,10 @@ def test_sandbox_info_reports_every_layer():
     for layer in ("bubblewrap", "seccomp allow-list", "landlock", "uid/gid drop to 65534", "rlimits (soft == hard)"):
         assert layer in names
     probes = [r for r in rows if r.layer.startswith("live probe")]
-    assert len(probes) == 8 and all(r.active for r in probes), probes
+    assert len(probes) == 10 and all(r.active for r in probes), probes
+    assert any(r.layer == "live probe: stat through an fd + absolute path denied" for r in probes)
+    root = next(r for r in rows if r.layer.startswith("empty root"))
+    assert root.active or os.getuid() != 0, root
     assert all(r.reason for r in rows)
 
 
@@ -104,3 +107,62 @@ def test_sandbox_info_command(capsys):
     assert cli_main(["sandbox-info", "--no-probe", "--bwrap", "off"]) == 0
     out = capsys.readouterr().out
     assert "seccomp allow-list" in out and "bubblewrap" in out and "disabled by config" in out
+
+
+ORCHESTRATOR = r'''
+import sys
+sys.path.insert(0, {root!r})
+from sandbox import Sandbox, SandboxConfig
+kept = [Sandbox(SandboxConfig(bwrap=b, concurrency=1)) for b in ("off", "auto")]
+for sb in kept:
+    sb.start()
+print("ready", flush=True)
+Sandbox(SandboxConfig(bwrap="off", prelude_path={prelude!r})).start()  # never returns: the prelude hangs
+'''
+
+
+def test_zygotes_die_with_a_killed_orchestrator(tmp_path):
+    """Two running zygotes (with and without bubblewrap) and one stuck loading its prelude all end
+    when their orchestrator is SIGKILLed (nothing runs its cleanup)."""
+    import subprocess
+    import sys
+
+    from _sandbox_support import descendants  # type: ignore[import-not-found]
+
+    prelude = tmp_path / "common.py"
+    prelude.write_text("while True:\n    pass\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    orch = subprocess.Popen([sys.executable, "-c", ORCHESTRATOR.format(root=root, prelude=str(prelude))],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert orch.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while len(_children(orch.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the third zygote is loading (forever) its prelude
+        assert len(_children(orch.pid)) == 3
+        left = descendants(orch.pid)
+    finally:
+        orch.kill()
+        orch.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(p) for p in left):
+        time.sleep(0.1)
+    assert not [p for p in left if _alive(p)]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _alive(int(entry)):
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -191,3 +191,35 @@ def test_scipy_lanes_are_confined_the_same(reader, targets):
         assert all(same) and not any(succeeded), (extra, same, succeeded)
         src = extra + f"def transform(g):\n    return [[len(open({target!r}, 'rb').read()) % 10]]\n"
         assert _run(reader, src).grids[0].error_type == "PermissionError"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="drops from root to uid 65534 to act as an unprivileged user")
+def test_unprivileged_empty_root_through_a_user_namespace(host):
+    """Without root, the zygote makes its empty root in a user namespace (sandbox/inside/jail.py).
+    Here a forked process drops to 65534 first, then does exactly that."""
+    if not os.path.exists("/proc/sys/user/max_user_namespaces") or \
+            open("/proc/sys/user/max_user_namespaces").read().strip() == "0":
+        pytest.skip("user namespaces are disabled here")
+    from sandbox.inside import jail
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            jail.prctl(4, 1)  # PR_SET_DUMPABLE: as a process started by that user is (/proc/self/uid_map)
+            how = jail.empty_root("userns")
+            seen = []
+            for probe in (lambda: os.stat(host["answer"]), lambda: os.stat("/etc/passwd"), lambda: os.chroot("/"),
+                          lambda: open("/x", "w"), lambda: os.stat("/proc/1")):
+                try:
+                    probe()
+                    seen.append("leak")
+                except OSError:
+                    pass
+            code = 0 if "user namespace" in how and not seen and os.getuid() == 65534 else 2
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
