@@ -5,8 +5,8 @@ architectures (i386 `int 0x80`, x32) KILL the process. The zygote receives the B
 no libseccomp.
 
 "child": what a program may do. Memory management, reading and writing already-open fds, clocks,
-signal handling of one's own process, getters, `fstat` (the fd-only syscall), `prlimit64` only as
-a getter, `ioctl` with four harmless requests, `fcntl` with the commands the runtime uses
+signal handling of one's own process, getters (those that take a pid only for itself, pid 0, so
+no host process can be probed), `fstat` (the fd-only syscall), `prlimit64` only as its own getter, `ioctl` with four harmless requests, `fcntl` with the commands the runtime uses
 (F_DUPFD[_CLOEXEC], F_GETFD/F_SETFD, F_GETFL/F_SETFL, F_GETPIPE_SZ: no F_SETPIPE_SZ, which
 would let a fast-mode program jam its job pipe; no F_SETOWN/F_SETSIG, which aim signals; no locks
 or leases).
@@ -37,16 +37,17 @@ ALLOWED = (
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "close_range", "lseek",
     "fstat", "getcwd", "dup", "dup2", "dup3", "fadvise64",
     "mmap", "munmap", "mremap", "mprotect", "brk", "madvise", "mincore",
-    "futex", "sched_yield", "sched_getaffinity", "set_robust_list", "get_robust_list", "rseq",
+    "futex", "sched_yield", "set_robust_list", "get_robust_list", "rseq",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "sigaltstack",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "getitimer", "getrandom", "poll", "ppoll", "select", "pselect6", "restart_syscall",
     "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
-    "getresgid", "getgroups", "getpgrp", "getpgid", "getsid", "getrlimit", "getrusage", "times",
+    "getresgid", "getgroups", "getpgrp", "getrlimit", "getrusage", "times",
     "uname", "sysinfo", "umask", "exit", "exit_group",
 )
 ZYGOTE_ALLOWED = ("wait4", "waitid", "pidfd_open", "pidfd_send_signal", "pipe2", "epoll_create1", "epoll_ctl",
                   "epoll_wait", "epoll_pwait", "setrlimit", "landlock_restrict_self")
+_SELF_ONLY = ("getpgid", "getsid", "sched_getaffinity")
 _IOCTLS = (0x5401, 0x541B, 0x5421, 0x5451)  # TCGETS, FIONREAD, FIONBIO, FIOCLEX
 # F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC, F_GETPIPE_SZ
 _FCNTLS = (0, 1, 2, 3, 4, 1030, 1032)
@@ -72,12 +73,14 @@ def compile_bpf(role: str = "child") -> bytes:
     f.set_attr(sc.Attr.CTL_NNP, 0)  # the zygote sets no_new_privs itself, before Landlock
     for name in ALLOWED + (ZYGOTE_ALLOWED if role == "zygote" else ()):
         _add(f, sc, sc.ALLOW, name)
+    for name in _SELF_ONLY:  # pid 0 = itself: no probing which host processes exist
+        _add(f, sc, sc.ALLOW, name, sc.Arg(0, sc.EQ, 0))
     for request in _IOCTLS:
         _add(f, sc, sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, request))
     for command in _FCNTLS:
         _add(f, sc, sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, command))
     if role == "child":
-        _add(f, sc, sc.ALLOW, "prlimit64", sc.Arg(2, sc.EQ, 0))  # a getter only
+        _add(f, sc, sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0), sc.Arg(2, sc.EQ, 0))  # its own, as a getter
     else:
         _add(f, sc, sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))  # its own limits (and its children's, after fork)
         _add(f, sc, sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_DENIED, 0))

@@ -223,3 +223,17 @@ def test_unprivileged_empty_root_through_a_user_namespace(host):
         finally:
             os._exit(code)
     assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_host_processes_cannot_be_told_apart(reader):
+    """No syscall a program may make tells a live host pid (this test's own, 1) from a free one."""
+    src = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                        "def probes(pid):\n    buf = ctypes.create_string_buffer(256)\n    out = []\n"
+                        "    for nr, args in ((121, (pid,)), (124, (pid,)), (302, (pid, 7, 0, buf)), (204, (pid, 128, buf)),"
+                        " (62, (pid, 0)), (434, (pid, 0)), (140, (0, pid)), (143, (pid, buf))):\n"
+                        "        ctypes.set_errno(0)\n        r = libc.syscall(nr, *args)\n"
+                        "        out.append((r >= 0, ctypes.get_errno()))\n    return out\n"
+                        f"def transform(g):\n    seen = [probes(p) for p in (1, {os.getpid()}, 4194000)]\n"
+                        "    return [[int(seen[0] == seen[1] == seen[2]), int(not any(ok for ok, _ in seen[1]))]]\n")
+    res = _run(reader, src)
+    assert res.ok and res.grids[0].output.to_list() == [[1, 1]], res
