@@ -9,7 +9,7 @@ Sources, all returning the same validated `Task` objects with test outputs kept 
 - a single task JSON file (id = file stem).
 
 Validation is all-or-nothing: a malformed file raises one `ValueError` naming the file, the task id
-and the JSON path of the bad field (`evaluation.json: task 00576224: train[1].output: invalid
+(also a task id that is not safe as a file name, arc_core/task.py) and the JSON path of the bad field (`evaluation.json: task 00576224: train[1].output: invalid
 grid: ...`); no loader returns a partly validated task. Built-in datasets are cached per process,
 and the cached objects are read-only mappings.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from arc_core.grid import Grid
-from arc_core.task import Dataset, Pair, Task
+from arc_core.task import Dataset, Pair, Task, check_task_id
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ def parse_task(obj: object, task_id: str, where: str) -> tuple[Task, tuple[Grid,
     Returns the task and its test outputs: a tuple when every test pair has an "output", None
     when none has (a test pair set that mixes the two is an error). `where` names the file.
     """
+    check_task_id(task_id, where)
     at = f"{where}: task {task_id}"
     if not isinstance(obj, dict):
         raise ValueError(f"{at}: expected an object with 'train' and 'test', got {_kind(obj)}")
@@ -206,8 +207,6 @@ def _collection(name: str, data: Mapping[str, Any], where: str) -> Dataset:
     tasks: dict[str, Task] = {}
     sols: dict[str, tuple[Grid, ...]] = {}
     for tid, obj in data.items():
-        if not tid.strip():
-            raise ValueError(f"{where}: empty task id")
         task, s = parse_task(obj, tid, where)
         tasks[tid] = task
         if s is not None:

@@ -4,8 +4,12 @@
 without a section, e.g. `n_samples=4`, means `induction.n_samples`) and calls `induce_dataset`.
 `verify` runs one program file (plain code, or a model response with a fenced block) on a task in
 the sandbox and prints per-pair status, exact match and produced grids; with `--json` it prints
-exactly one JSON object. The program runs only inside the sandbox, whose children have their
-stdio on /dev/null, so nothing the program does can reach this process's stdout or raise here.
+exactly one JSON object in every case, refusals and errors included (`status`: verified,
+not_verified, refused, error; `reason`). Exit code 0 when verified, 1 when not (a program refused
+before it ran, e.g. too large or not text, included), 2 when it could not be judged (a missing or
+directory path, an unknown task, a prelude or sandbox that failed to start). The program runs only
+inside the sandbox, whose children have their stdio on /dev/null, so nothing the program does can
+reach this process's stdout or raise here.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from arc_core.cli import (Command, add_dataset_argument, add_prelude_argument, a
 from arc_core.config import build, load_config_file, merge, parse_overrides
 from arc_core.datasets import DATASETS, load_builtin, load_dataset
 from arc_core.task import Task
-from induction.extract import NoProgram, extract_program
+from induction.extract import MAX_RESPONSE_CHARS, NoProgram, extract_program
 from induction.prompts import grid_digits
 from induction.verify import Verification, verify_programs
 
@@ -102,13 +106,19 @@ def find_task(task_id: str, dataset_name: str | None) -> Task:
     return dataset.tasks[task_id]
 
 
+class ProgramRefused(ValueError):
+    """The program was judged without running it (too large, not valid text)."""
+
+
 def verify_source(task: Task, source: str, sandbox_config: Any) -> Verification:
-    """Run `source` (extracted from a response if it is one) on the task in a fresh sandbox."""
+    """Run `source` (extracted from a response if it is one) on the task in a fresh sandbox.
+
+    Raises ProgramRefused for a source that is not run at all."""
     from sandbox import Sandbox
 
     extraction = extract_program(source)
     if extraction.reason in (NoProgram.TOO_LARGE, NoProgram.INVALID_TEXT):
-        raise ValueError(f"program not run: {extraction.reason.value}: {safe_text(extraction.detail)}")
+        raise ProgramRefused(f"program not run: {extraction.reason.value}: {safe_text(extraction.detail)}")
     code = extraction.code if extraction.code is not None else source  # let the sandbox report the error
     with Sandbox(sandbox_config) as sandbox:
         (verification,) = verify_programs(task, [_AdHoc(code)], sandbox)
@@ -130,8 +140,12 @@ def _error(error_type: str | None, error: str | None, status: str) -> str | None
 
 
 def verification_json(v: Verification) -> dict[str, Any]:
+    failed = next((f"train[{i}]: " + (_error(p.error_type, p.error, p.status) or "wrong output")
+                   for i, p in enumerate(v.train) if not (p.status == "ok" and p.exact)), None)
     return {
         "verified": v.verified,
+        "status": "verified" if v.verified else "not_verified",
+        "reason": None if v.verified else safe_text(failed or "no demonstration pair matched"),
         "train": [{"status": p.status, "exact": p.exact, "output": p.output.to_list() if p.output else None,
                    "error": _error(p.error_type, p.error, p.status)} for p in v.train],
         "test": [{"status": t.status, "output": t.output.to_list() if t.output else None} for t in v.test],
@@ -154,20 +168,43 @@ def _print_text(v: Verification) -> None:
     print("verified" if v.verified else "not verified")
 
 
-def _verify_run(args: argparse.Namespace) -> int:
-    from sandbox import SandboxConfig
-
-    path = Path(args.program)
+def _read_program(path: Path, max_chars: int) -> str:
+    """The program file's text; at most enough bytes to tell that it is over `max_chars`."""
+    if path.is_dir():
+        raise IsADirectoryError(f"program {path} is a directory; expected a Python file or a model response")
     if not path.is_file():
         raise FileNotFoundError(f"program file not found: {path}")
-    source = path.read_bytes().decode("utf-8", errors="replace")
-    task = find_task(args.task, args.dataset)
-    overrides: dict[str, Any] = {}
-    if args.prelude:
-        overrides["prelude_path"] = args.prelude
-    if args.timeout is not None:
-        overrides["timeout_s"] = args.timeout
-    verification = verify_source(task, source, SandboxConfig(**overrides))
+    with open(path, "rb") as f:
+        data = f.read(4 * max_chars + 4)  # UTF-8: at most 4 bytes a character
+    return data.decode("utf-8", errors="replace")
+
+
+def _verdict(status: str, reason: str) -> dict[str, Any]:
+    return {"verified": False, "status": status, "reason": safe_text(reason), "train": [], "test": []}
+
+
+def _verify_run(args: argparse.Namespace) -> int:
+    from sandbox import SandboxConfig, SandboxError
+
+    try:
+        source = _read_program(Path(args.program), MAX_RESPONSE_CHARS)
+        task = find_task(args.task, args.dataset)
+        overrides: dict[str, Any] = {}
+        if args.prelude:
+            overrides["prelude_path"] = args.prelude
+        if args.timeout is not None:
+            overrides["timeout_s"] = args.timeout
+        verification = verify_source(task, source, SandboxConfig(**overrides))
+    except ProgramRefused as e:
+        print(json.dumps(_verdict("refused", str(e))) if args.json else f"refused: {safe_text(str(e))}\nnot verified")
+        return 1
+    except (OSError, ValueError, KeyError, SandboxError) as e:
+        if not args.json:
+            raise  # the CLI edge prints it as one line, exit code 2
+        msg = (str(e)[1:-1] if isinstance(e, KeyError) else str(e)) or type(e).__name__
+        print(json.dumps(_verdict("error", msg)))
+        print(f"arc-hybrid: error: {safe_text(msg.strip().splitlines()[0] if msg.strip() else msg)}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(verification_json(verification)))
     else:
@@ -179,8 +216,8 @@ COMMANDS = (
     Command("induce", "sample programs with a language model (or import them), verify them in the sandbox, "
             "and write candidates and a submission", _induce_args, _induce_run),
     Command("verify", "run one program file on a task's demonstrations and test inputs in the sandbox "
-            "(exit code 0 when it is verified, 1 when not)",
+            "(exit code 0 when it is verified, 1 when not or refused, 2 when it cannot be judged)",
             _verify_args, _verify_run),
 )
 
-__all__ = ["COMMANDS", "find_task", "settings_from", "verification_json", "verify_source"]
+__all__ = ["COMMANDS", "ProgramRefused", "find_task", "settings_from", "verification_json", "verify_source"]

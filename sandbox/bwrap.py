@@ -1,10 +1,11 @@
 """How the zygote is launched: the clean environment, the read-only paths it needs, and the
 bubblewrap command line around it (plus a probe that says whether bubblewrap works here).
 
-bwrap runs as real root without a user namespace (with one, only uid 0 is mapped and the children
-could not drop to `nobody`), so capabilities are cut explicitly to SETUID/SETGID (drop to nobody)
-and KILL (signal those children). Parent directories of bind targets are created 0755, otherwise
-`nobody` could not traverse to the interpreter.
+bwrap runs as real root without a user namespace (with one, only uid 0 is mapped and the zygote
+could not drop to `nobody`), so capabilities are cut explicitly to SETUID/SETGID (drop to nobody),
+SYS_CHROOT (the zygote's empty root, sandbox/inside/jail.py, made in a private /tmp) and KILL.
+Parent directories of bind targets are created 0755, otherwise `nobody` could not traverse to the
+interpreter.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ CLEAN_ENV = {
 
 
 def python_paths() -> list[str]:
-    """Directories the zygote must read: the interpreter prefix, the venv, numpy, this package."""
+    """Directories the zygote must read: the interpreter prefix, the venv, numpy, this package.
+
+    Not the prelude's directory: the orchestrator reads the prelude's files and sends them."""
     import numpy
 
     candidates = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(numpy.__file__)), SANDBOX_DIR]
@@ -33,9 +36,15 @@ def python_paths() -> list[str]:
     return out
 
 
-def zygote_command() -> list[str]:
-    """argv of the zygote itself: `-s -P` (no user site, no script dir); env is fixed by us."""
-    boot = f"import sys; sys.path.insert(0, {SANDBOX_DIR!r}); from inside import zygote; zygote.main()"
+def zygote_command(rfd: int, wfd: int, parent: int) -> list[str]:
+    """argv of the zygote itself: `-s -P` (no user site, no script dir); env is fixed by us.
+
+    The protocol runs on the inherited pipe fds `rfd`/`wfd` (stdin and stdout are /dev/null, so
+    nothing that prints can reach it); `parent` is the pid the zygote must die with (0: its
+    parent at start, i.e. bubblewrap's init, which dies with bwrap).
+    """
+    boot = (f"import sys; sys.path.insert(0, {SANDBOX_DIR!r}); from inside import zygote; "
+            f"zygote.main({int(rfd)}, {int(wfd)}, {int(parent)})")
     return [sys.executable, "-s", "-P", "-c", boot]
 
 
@@ -44,7 +53,7 @@ def bwrap_prefix(read_paths: list[str]) -> list[str]:
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
             "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-            "--cap-add", "CAP_KILL", "--ro-bind", "/usr", "/usr"]
+            "--cap-add", "CAP_KILL", "--cap-add", "CAP_SYS_CHROOT", "--ro-bind", "/usr", "/usr"]
     for top in ("bin", "lib", "lib64", "sbin"):
         path = "/" + top
         if os.path.islink(path):
@@ -63,7 +72,7 @@ def bwrap_prefix(read_paths: list[str]) -> list[str]:
             args += ["--perms", "0755", "--dir", d]
             made.add(d)
         args += ["--ro-bind", p, p]
-    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--clearenv"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/", "--clearenv"]
     for k, v in CLEAN_ENV.items():
         args += ["--setenv", k, v]
     return args + ["--chdir", "/", "--"]
@@ -84,4 +93,4 @@ def probe(read_paths: tuple[str, ...]) -> tuple[bool, str]:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         return False, f"bwrap cannot create namespaces here: {err[-1] if err else proc.returncode}" + (
             " (inside Docker, its seccomp profile blocks this)" if os.path.exists("/.dockerenv") else "")
-    return True, f"{exe}: fresh mount/pid/net/ipc/uts namespaces, caps SETUID/SETGID/KILL only"
+    return True, f"{exe}: fresh mount/pid/net/ipc/uts namespaces, caps SETUID/SETGID/KILL/SYS_CHROOT only"

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 # before forking. A child can open no file, so a program can import exactly these, what they
 # pulled in, its lane's tier (below) and the prelude (as `common`); anything else is a clear
 # per-program ModuleNotFoundError. numpy (every lazily imported part too, e.g. numpy.ma for
-# np.unique) and the computational standard library.
+# np.unique; numpy.testing, which the package tree walk skips like every test suite, is named
+# explicitly) and the computational standard library.
 DEFAULT_MODULES = (
-    "numpy",
+    "numpy", "numpy.testing",
     "abc", "array", "bisect", "cmath", "collections", "contextlib", "copy", "copyreg", "dataclasses",
     "datetime", "decimal", "difflib", "enum", "fractions", "functools", "graphlib", "hashlib", "heapq",
     "inspect", "io", "itertools", "json", "keyword", "math", "numbers", "operator", "pprint", "queue",
@@ -36,9 +37,14 @@ class SandboxConfig:
     timeout_s:   wall-clock limit per program, covering all its grids (SIGKILL at the deadline).
     memory_mb:   address space a child may add to the zygote's (RLIMIT_AS = zygote VmSize + this).
     concurrency: children in flight at once; 0 = number of CPU cores.
-    prelude_path: optional Python file importable as `common` in programs (pre-imported).
+    prelude_path: optional Python file importable as `common` in programs, loaded in each zygote
+                 after it confined itself, with the sibling modules its imports name
+                 (sandbox/prelude.py); it may import what programs may import.
     bwrap:       "auto" uses bubblewrap when it works here, "on" requires it, "off" skips it.
     landlock:    "auto" uses Landlock when the kernel has it, "on" requires it, "off" skips it.
+    empty_root:  the zygote's (and so every child's) filesystem view: "auto" chroots into an empty
+                 directory where this process can (root, or a user namespace), "on" requires it,
+                 "off" skips it (seccomp still denies every path syscall; sandbox/inside/jail.py).
     mode:        "fork" = one fresh child per program; "fast" = reused workers as a pre-filter
                  whose accepted results are re-run in fork mode (see `Sandbox.run`).
     seed:        base seed; each program gets random/np.random seeded from (seed, source).
@@ -51,6 +57,8 @@ class SandboxConfig:
     fast_reuse:  programs per fast-mode worker before it is replaced.
     watchdog_s:  replace a zygote that reports nothing for this long while work is pending
                  (None = timeout_s + 10).
+    start_timeout_s: longest a zygote may take to start (imports, then loading the prelude);
+                 past it, starting fails with a SandboxError that says which phase hung.
     """
 
     timeout_s: float = 2.0
@@ -59,12 +67,14 @@ class SandboxConfig:
     prelude_path: str | None = None
     bwrap: str = "auto"
     landlock: str = "auto"
+    empty_root: str = "auto"
     mode: str = "fork"
     seed: int = 0
     modules: tuple[str, ...] = field(default=DEFAULT_MODULES)
     module_tiers: tuple[tuple[str, ...], ...] = field(default=DEFAULT_MODULE_TIERS)
     fast_reuse: int = 50
     watchdog_s: float | None = None
+    start_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.timeout_s <= 3600:
@@ -73,11 +83,14 @@ class SandboxConfig:
             raise ValueError(f"memory_mb={self.memory_mb!r}: expected 16..1048576 MiB")
         if not 0 <= self.concurrency <= 256:
             raise ValueError(f"concurrency={self.concurrency!r}: expected 0 (= cores) .. 256")
-        for name in ("bwrap", "landlock"):
+        for name in ("bwrap", "landlock", "empty_root"):
             if getattr(self, name) not in _TRISTATE:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {_TRISTATE}")
         if self.mode not in ("fork", "fast"):
             raise ValueError(f"mode={self.mode!r}: expected 'fork' or 'fast'")
+        if self.prelude_path is not None and os.path.isdir(self.prelude_path):
+            raise ValueError(f"prelude_path={self.prelude_path!r} is a directory; expected a Python file "
+                             "(e.g. common.py)")
         if self.prelude_path is not None and not os.path.isfile(self.prelude_path):
             raise ValueError(f"prelude_path={self.prelude_path!r}: no such file")
         if not _dotted_names(self.modules):
@@ -88,6 +101,8 @@ class SandboxConfig:
                              "dotted module names")
         if not 1 <= self.fast_reuse <= 10_000:
             raise ValueError(f"fast_reuse={self.fast_reuse!r}: expected 1..10000")
+        if not 1.0 <= self.start_timeout_s <= 3600:
+            raise ValueError(f"start_timeout_s={self.start_timeout_s!r}: expected seconds in 1..3600")
         if self.watchdog_s is not None and not 0.5 <= self.watchdog_s <= 86_400:
             raise ValueError(f"watchdog_s={self.watchdog_s!r}: expected None or 0.5..86400 seconds")
         if not isinstance(self.seed, int):

@@ -4,73 +4,140 @@ Forking costs about linearly in the zygote's private memory (page tables are cop
 down). numpy and the standard library add ~3 MiB; scipy.ndimage ~12 MiB more; the rest of scipy
 ~45 MiB more. So every program pays only for what it can use: `SandboxConfig.modules` are in
 every lane, and each tier of `SandboxConfig.module_tiers` is an extra lane with more packages.
-A program (together with the prelude) runs in lane 0 when it names no tier package, else in the
-first tier that has every tier package it names. Names are read from the text: `pkg.sub`,
-`from pkg import sub, ...`, `from pkg.sub import ...`; a bare `import pkg` only tells nothing,
-but an aliased one (`import scipy as sp`) or a dynamic reference makes the need unknown, which
-picks the last (largest) tier. A program that hides a package name from this scan
-(`__import__("sci" + "py")`) gets ModuleNotFoundError where plain Python would import it.
+A program (together with every file of the prelude) runs in lane 0 when it names no tier
+package, else in the first tier that has every tier package it names.
+
+Names are read from the syntax tree (`ast`), so multi-line `from pkg import (a,\\n b)`,
+backslash continuations, comments and strings are handled like Python handles them:
+  - `import pkg.sub [as x]`, `from pkg.sub import ...`, `from pkg import sub, ...` name `pkg.sub`;
+  - a bare `import pkg` names `pkg` itself (any lane holding part of pkg offers it), and each
+    `pkg.sub` attribute read on a name bound to pkg (also through an alias: `import pkg as p`;
+    `p.sub.f`) names `pkg.sub`;
+  - a string that is exactly a dotted name under pkg (`sys.modules["pkg.sub"]`,
+    `__import__("pkg.sub")`) names it.
+The need is unknown, and the last (largest) tier is picked, when a name bound to the bare package
+is used other than by attribute (`getattr(pkg, x)`, passed to a function), `from pkg import *`,
+`__import__`/`import_module` with a computed name or of the bare package (its result is used
+dynamically), or the text does not parse. Linear in the size of the text: a substring test first
+(most programs name neither a tier package nor an import function and are not parsed), then one
+`ast.parse` and two walks. A program that hides both the package name and the import function from
+this scan (`getattr(builtins, "__imp" + "ort__")("sci" + "py")`) gets ModuleNotFoundError for a
+tier package where plain Python would import it.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import re
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
+_IMPORT_CALLS = frozenset({"__import__", "import_module"})
 
 
-def _tops(tiers: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
-    return tuple(sorted({m.split(".")[0] for tier in tiers for m in tier}))
+def is_dotted_name(text: str) -> bool:
+    """`text` is exactly a dotted Python name (`pkg`, `pkg.sub`)."""
+    return bool(_DOTTED.match(text))
 
 
-_ATTR = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
-_FROM_IMPORT = re.compile(r"\s+import\s+\(?([^)#\n]*)")
-_REST_OF_LINE_EMPTY = re.compile(r"[ \t]*(#[^\n]*)?(\n|$)")
+def _tops(tiers: tuple[tuple[str, ...], ...]) -> frozenset[str]:
+    return frozenset(m.split(".")[0] for tier in tiers for m in tier)
 
 
-def named_packages(text: str, top: str) -> set[str] | None:
-    """Dotted `top.sub` names that `text` refers to; None when a reference cannot be resolved.
-
-    Linear in len(text) however often `top` occurs (sources can be huge and hostile).
-    """
-    found: set[str] = set()
-    for m in re.finditer(rf"\b{re.escape(top)}\b", text):
-        after = _ATTR.match(text, m.end())
-        if after:  # pkg.sub (attribute, import or from-import of a submodule)
-            found.add(f"{top}.{after.group(1)}")
-            continue
-        line_start = max(text.rfind("\n", max(0, m.start() - 200), m.start()) + 1, m.start() - 200)
-        before = text[line_start:m.start()]
-        if re.fullmatch(r"\s*from\s+", before):
-            imported = _FROM_IMPORT.match(text, m.end())
-            if imported is None:
-                return None
-            names = _WORD.findall(imported.group(1)[:2000].replace(" as ", " , "))
-            found |= {f"{top}.{n}" for n in names}
-        elif re.fullmatch(r"\s*import\s+", before) and _REST_OF_LINE_EMPTY.match(text, m.end()):
-            continue  # a bare `import pkg`: its uses (`pkg.sub`) are what count
-        else:
-            return None  # an alias, a string, a dynamic import: cannot tell
-    return found
+class _Unknown(Exception):
+    """The text refers to a tier package in a way the scan cannot resolve."""
 
 
+class _Scan:
+    def __init__(self, tops: frozenset[str]) -> None:
+        self.tops = tops
+        self.found: set[str] = set()
+        self.bound: dict[str, str] = {}  # local name -> dotted module it is bound to (tier packages only)
+
+    def need(self, dotted: str) -> None:
+        parts = dotted.split(".")
+        if parts[0] in self.tops:
+            self.found.add(".".join(parts[:2]))
+
+    def bind(self, name: str, dotted: str) -> None:
+        if dotted.split(".")[0] in self.tops:
+            self.bound[name] = dotted
+
+    def imports(self, tree: ast.AST) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    self.need(a.name)
+                    self.bind(a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.split(".")[0] not in self.tops:
+                    continue
+                if "." in node.module:
+                    self.need(node.module)
+                    continue
+                for a in node.names:
+                    if a.name == "*":
+                        raise _Unknown("from pkg import *")
+                    self.need(f"{node.module}.{a.name}")
+                    self.bind(a.asname or a.name, f"{node.module}.{a.name}")
+
+    def uses(self, tree: ast.AST) -> None:
+        bare = {name for name, dotted in self.bound.items() if "." not in dotted}
+        by_attribute: dict[str, int] = {}
+        loads: dict[str, int] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in self.bound:
+                self.need(f"{self.bound[node.value.id]}.{node.attr}")
+                by_attribute[node.value.id] = by_attribute.get(node.value.id, 0) + 1
+            elif isinstance(node, ast.Name) and node.id in bare and isinstance(node.ctx, ast.Load):
+                loads[node.id] = loads.get(node.id, 0) + 1
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and is_dotted_name(node.value):
+                self.need(node.value)
+            elif isinstance(node, ast.Call) and _is_import_call(node.func):
+                arg = node.args[0] if node.args else None
+                if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)) or arg.value in self.tops:
+                    raise _Unknown("import with a computed name, or of a bare package used dynamically")
+        if any(n > by_attribute.get(name, 0) for name, n in loads.items()):
+            raise _Unknown("a tier package used other than by attribute")
+
+
+def _is_import_call(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id in _IMPORT_CALLS) or (
+        isinstance(func, ast.Attribute) and func.attr == "import_module")
+
+
+@functools.lru_cache(maxsize=4096)
 def needs(text: str, tiers: tuple[tuple[str, ...], ...]) -> set[str] | None:
-    """Tier packages `text` names (`pkg.sub`); None when some reference cannot be resolved."""
-    needed: set[str] = set()
-    for top in _tops(tiers):
-        names = named_packages(text, top)
-        if names is None:
-            return None
-        needed |= names
-    return needed
+    """Tier packages `text` names (`pkg` or `pkg.sub`); None when some reference cannot be resolved.
+
+    The result is cached per (text, tiers): treat it as read-only.
+    """
+    tops = _tops(tiers)
+    if not any(word in text for word in tops | _IMPORT_CALLS):
+        return set()
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None  # the program fails to compile anyway; the widest lane costs nothing more
+    scan = _Scan(tops)
+    try:
+        scan.imports(tree)
+        scan.uses(tree)
+    except (_Unknown, RecursionError):
+        return None
+    return scan.found
 
 
 def pick(needed: set[str] | None, tiers: tuple[tuple[str, ...], ...]) -> int:
-    """The lane for a program naming `needed`: 0 = base, i >= 1 = tier i - 1 (None: the last)."""
+    """The lane for a program naming `needed`: 0 = base, i >= 1 = tier i - 1 (None: the last).
+
+    A tier covers `n` when it pre-imports `n`, a package above it, or (for a bare `pkg`) any
+    module inside it (importing `pkg.sub` imports `pkg`).
+    """
     if needed is None:
         return len(tiers)
     if not needed:
         return 0
     for i, tier in enumerate(tiers, start=1):
-        if all(any(n == m or n.startswith(m + ".") for m in tier) for n in needed):
+        if all(any(n == m or n.startswith(m + ".") or m.startswith(n + ".") for m in tier) for n in needed):
             return i
     return len(tiers)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from . import bwrap, decode, lanes
+from . import bwrap, decode, lanes, prelude
 from .config import SandboxConfig
 from .inside import wire
 from .results import ExecStatus, ProgramJob, ProgramResult
@@ -41,16 +40,15 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
-        prelude = self.config.prelude_path
-        # The prelude's directory (not just the file): a helper library may span sibling modules.
-        self.read_paths = bwrap.python_paths() + ([os.path.dirname(os.path.realpath(prelude))] if prelude else [])
-        self.bwrap_active, self.bwrap_reason = self._decide_bwrap()
         tiers = self.config.module_tiers
+        # The prelude and the sibling modules it imports, read here and sent to each zygote (which
+        # never touches their directory); every file counts for the lane (sandbox/prelude.py).
+        path = self.config.prelude_path
+        self.prelude = prelude.collect(path) if path else ()
+        self._prelude_needs = prelude.lane_needs(self.prelude, tiers)
+        self.read_paths = bwrap.python_paths()
+        self.bwrap_active, self.bwrap_reason = self._decide_bwrap()
         self._lanes: list[ZygoteProcess | None] = [None] * (len(tiers) + 1)
-        self._prelude_needs: set[str] | None = set()
-        if prelude:
-            with open(prelude, encoding="utf-8", errors="replace") as f:
-                self._prelude_needs = lanes.needs(f.read(), tiers)
         self.primary = lanes.pick(self._prelude_needs, tiers)
         self._seq = 0
         self.restarts = 0
@@ -76,7 +74,7 @@ class Sandbox:
         if lane is None:
             extra = self.config.module_tiers[i - 1] if i else ()
             lane = self._lanes[i] = ZygoteProcess(self.config, self.config.modules + extra, self.read_paths,
-                                                  self.bwrap_active)
+                                                  self.bwrap_active, self.prelude)
         if lane.proc is None:
             lane.start()
             if self.config.landlock == "auto" and not lane.hello.get("landlock_abi") and i == self.primary:
@@ -117,8 +115,12 @@ class Sandbox:
         """Run every job; results come back in job order, one GridResult per input grid.
 
         Identical (source, inputs) jobs run once. In fast mode every job first runs in a reused
-        worker; results that `accept(job, result)` (default: all grids OK) are re-run in fork
-        mode and replaced, so a fast-mode result is only ever kept when it was rejected.
+        worker; a result is re-run in fork mode (and replaced) when `accept(job, result)`
+        (default: all grids OK) holds, and when it is a failure (not a valid grid for every
+        input) of a program that ran after another one in its worker, since an earlier program
+        can leave state behind that fails a later one. So a fast-mode result is only ever kept
+        when it was rejected and either returned a valid grid for every input or ran in a fresh
+        process (a worker is retired after any failure).
         """
         jobs = list(jobs)
         for j in jobs:
@@ -133,11 +135,11 @@ class Sandbox:
                 first[key] = len(unique)
                 unique.append(j)
             index.append(first[key])
-        results = self._execute(unique, self.config.mode)
+        results, reused = self._execute(unique, self.config.mode)
         if self.config.mode == "fast":
             accept = accept or (lambda job, result: result.ok)
-            redo = [i for i, (j, r) in enumerate(zip(unique, results)) if accept(j, r)]
-            for i, r in zip(redo, self._execute([unique[i] for i in redo], "fork")):
+            redo = [i for i, (j, r) in enumerate(zip(unique, results)) if accept(j, r) or (not r.ok and reused[i])]
+            for i, r in zip(redo, self._execute([unique[i] for i in redo], "fork")[0]):
                 results[i] = r
         out = []
         for j, i in zip(jobs, index):
@@ -145,18 +147,21 @@ class Sandbox:
             out.append(r if r.program_id == j.program_id else _renamed(r, j.program_id))
         return out
 
-    def _execute(self, jobs: list[ProgramJob], mode: str) -> list[ProgramResult]:
-        """Run `jobs` lane by lane (each lane uses every worker); results in job order."""
+    def _execute(self, jobs: list[ProgramJob], mode: str) -> tuple[list[ProgramResult], list[int]]:
+        """Run `jobs` lane by lane (each lane uses every worker); results in job order, with how
+        many programs each one's process had run before it (fast mode; 0 = a fresh process)."""
         by_lane: dict[int, list[int]] = {}
         for i, j in enumerate(jobs):
             by_lane.setdefault(self.lane_of(j.source), []).append(i)
         results: list[ProgramResult | None] = [None] * len(jobs)
+        reused = [0] * len(jobs)
         for lane in sorted(by_lane):
             idx = by_lane[lane]
-            for i, r in zip(idx, self._execute_in(lane, [jobs[i] for i in idx], mode)):
-                results[i] = r
+            got, before = self._execute_in(lane, [jobs[i] for i in idx], mode)
+            for i, r, n in zip(idx, got, before):
+                results[i], reused[i] = r, n
         assert all(r is not None for r in results)
-        return results  # type: ignore[return-value]
+        return results, reused  # type: ignore[return-value]
 
     def _job_frame(self, job: ProgramJob, seq: int, mode: str, cache: dict[tuple, str]) -> bytes:
         grids = cache.get(job.inputs)
@@ -166,8 +171,9 @@ class Sandbox:
                 f'"grids":{grids},"source":{json.dumps(job.source)}}}').encode()
         return len(body).to_bytes(4, "big") + body
 
-    def _execute_in(self, lane_index: int, jobs: list[ProgramJob], mode: str) -> list[ProgramResult]:
+    def _execute_in(self, lane_index: int, jobs: list[ProgramJob], mode: str) -> tuple[list[ProgramResult], list[int]]:
         results: list[ProgramResult | None] = [None] * len(jobs)
+        reused = [0] * len(jobs)
         pending = deque(range(len(jobs)))
         inflight: dict[int, int] = {}  # seq -> job index
         attempts = [0] * len(jobs)
@@ -188,10 +194,11 @@ class Sandbox:
                 outbuf += self._job_frame(jobs[i], self._seq, mode, grids_json)
             try:
                 alive = lane.pump(outbuf)
-                for seq, outcome, detail, wall, cpu, payload in lane.frames():
+                for seq, outcome, detail, wall, cpu, before, payload in lane.frames():
                     i = inflight.pop(seq, None)
                     if i is None:
                         raise wire.WireError(f"result for unknown sequence number {seq}")
+                    reused[i] = before
                     results[i] = decode.decode(jobs[i], outcome, detail, wall, cpu, payload,
                                                self.config.cpu_limit_s, mode)
                     last_progress = time.monotonic()
@@ -217,7 +224,7 @@ class Sandbox:
             outbuf += frame({"op": "retire_idle"})
             while outbuf and lane.proc is not None and lane.pump(outbuf):
                 pass
-        return results  # type: ignore[return-value]
+        return results, reused  # type: ignore[return-value]
 
 
 def _renamed(r: ProgramResult, program_id: str) -> ProgramResult:

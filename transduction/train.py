@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from arc_core.task import check_task_id
 from transduction.config import LoraConfig, TrainConfig
 from transduction.masks import IGNORE, TokenizedExample
 
@@ -69,8 +70,8 @@ def reset_lora(model: Any, seed: int) -> None:
 
 
 def adapter_dir(workdir: str | Path, task_id: str) -> Path:
-    """The one place a task's adapter lives."""
-    return Path(workdir) / "adapters" / task_id
+    """The one place a task's adapter lives (`task_id` checked: it names a directory)."""
+    return Path(workdir) / "adapters" / check_task_id(task_id)
 
 
 @dataclass(frozen=True)

@@ -1,57 +1,51 @@
 """Per-child confinement, applied right after fork() and before any untrusted byte runs.
 
-Order (each step fails closed: any error raises, and the caller `_exit(97)`s without running the
-program): stdio -> /dev/null and every other fd closed; setsid; rlimits with soft == hard (AS, CPU,
-FSIZE=0, NOFILE, NPROC=0, CORE=0, MEMLOCK=0, MSGQUEUE=0); setgroups/setresgid/setresuid to
-65534 when root (drops every capability and makes NPROC count); PDEATHSIG=SIGKILL (after setuid,
-which clears it); NO_NEW_PRIVS; Landlock restrict_self; seccomp allow-list (BPF compiled by the
-orchestrator). Everything that needs a file or a library is prepared once in the zygote
-(`Confinement.__init__`), because afterwards the child can open nothing at all.
+A child starts from the zygote's own confinement (sandbox/inside/jail.py: empty root, uid 65534,
+no_new_privs, Landlock, the zygote seccomp filter), then adds, in order, each step failing closed
+(any error raises, and the caller `_exit(97)`s without running the program): stdio -> /dev/null
+and every other fd closed; rlimits with soft == hard (AS, CPU, FSIZE=0, NOFILE, NPROC=0, CORE=0,
+MEMLOCK=0, MSGQUEUE=0); PDEATHSIG=SIGKILL and a check that the zygote is still its parent;
+Landlock again (a nested domain: a child cannot signal the zygote or its siblings); the child
+seccomp allow-list. Children stay in the zygote's process group (no setsid), so killing that
+group ends every one of them. Everything that needs a file or a library is prepared once in the
+zygote (`Confinement.__init__`), because afterwards nothing can be opened at all.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import resource
-import signal
 
-from . import landlock
-
-NOBODY = 65534
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 1, 38, 22
-_SECCOMP_MODE_FILTER = 2
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+from . import jail, landlock
 
 
 class Confinement:
-    """Everything a child needs to confine itself, built once in the (root) zygote."""
+    """Everything the zygote and its children need to confine themselves, built once, before any
+    file becomes unreachable."""
 
-    def __init__(self, bpf: bytes, memory_mb: int, cpu_s: int, landlock_paths: list[str] | None,
-                 drop_uid: bool, landlock_required: bool = False) -> None:
-        assert bpf and len(bpf) % 8 == 0, "seccomp BPF must be a non-empty array of 8-byte insns"
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._prctl = self._libc.prctl
-        self._prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        self._bpf = ctypes.create_string_buffer(bpf, len(bpf))
-        self._fprog = _SockFprog(len(bpf) // 8, ctypes.cast(self._bpf, ctypes.c_void_p).value)
+    def __init__(self, child_bpf: bytes, zygote_bpf: bytes, memory_mb: int, cpu_s: int, use_landlock: bool,
+                 landlock_required: bool = False) -> None:
+        for bpf in (child_bpf, zygote_bpf):
+            assert bpf and len(bpf) % 8 == 0, "seccomp BPF must be a non-empty array of 8-byte insns"
+        self._child_bpf = ctypes.create_string_buffer(child_bpf, len(child_bpf))
+        self._zygote_bpf = ctypes.create_string_buffer(zygote_bpf, len(zygote_bpf))
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.zygote_pid = os.getpid()
-        self.drop_uid = drop_uid
-        vmsize = _vmsize_bytes()
-        self.memory_limit = vmsize + memory_mb * 2**20
+        self.memory_limit = _vmsize_bytes() + memory_mb * 2**20
         self.cpu_s = cpu_s
         self.landlock_fd, self.landlock_abi, self.landlock_reason = -1, 0, "disabled by config"
-        if landlock_paths is not None:
-            try:
-                self.landlock_fd, self.landlock_abi = landlock.build_ruleset(landlock_paths)
+        if use_landlock:
+            try:  # no read rules at all: neither the zygote (after its imports) nor a child reads a file
+                self.landlock_fd, self.landlock_abi = landlock.build_ruleset([])
                 self.landlock_reason = f"ABI {self.landlock_abi}"
             except OSError as e:  # "auto": run without this layer and say so (hello -> warning)
                 if landlock_required:
                     raise
                 self.landlock_reason = str(e)
+
+    def confine_zygote(self, want_root: str, parent: int) -> dict:
+        """The zygote's own, permanent confinement (jail.enter); returns the report for hello."""
+        return jail.enter(want_root, self.landlock_fd, self._zygote_bpf, len(self._zygote_bpf) // 8, parent)
 
     def limits(self, cpu_s: int) -> list[tuple[int, int]]:
         out = [(resource.RLIMIT_AS, self.memory_limit), (resource.RLIMIT_CPU, cpu_s),
@@ -72,30 +66,16 @@ class Confinement:
             os.closerange(lo, fd)
             lo = fd + 1
         os.closerange(lo, 1 << 20)
-        os.setsid()
         for which, value in self.limits(cpu_s or self.cpu_s):
             resource.setrlimit(which, (value, value))
             if resource.getrlimit(which) != (value, value):
                 raise OSError(f"rlimit {which} did not stick")
-        if self.drop_uid:
-            os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
-            if os.getresuid() != (NOBODY,) * 3 or os.getresgid() != (NOBODY,) * 3:
-                raise OSError("uid/gid drop did not stick")
-        self._call_prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != self.zygote_pid:  # the zygote died before PDEATHSIG was armed
-            raise OSError("zygote is gone")
-        self._call_prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        jail.die_with_parent(self.zygote_pid)
+        jail.prctl(jail.PR_SET_NO_NEW_PRIVS, 1)  # inherited from the zygote; set again in case
         if self.landlock_fd >= 0:
             landlock.restrict_self(self.landlock_fd)
             os.close(self.landlock_fd)
-        self._call_prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog))
-
-    def _call_prctl(self, option: int, arg2: int, arg3: int = 0) -> None:
-        if self._prctl(option, arg2, arg3, 0, 0) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+        jail.load_filter(self._child_bpf, len(self._child_bpf) // 8)
 
 
 def _vmsize_bytes() -> int:
@@ -104,3 +84,4 @@ def _vmsize_bytes() -> int:
             if line.startswith(b"VmSize:"):
                 return int(line.split()[1]) * 1024
     raise OSError("no VmSize in /proc/self/status")
+

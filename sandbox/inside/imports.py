@@ -8,14 +8,14 @@ package is not enough: `preimport` walks each requested package's directory tree
 every submodule, except test suites, build tooling and command-line tools (`SKIP_PARTS`), which
 no `transform(grid)` needs and which would pull in pytest, unittest or distutils.
 
-What a program may import is then exactly `sys.modules` at fork time; `ImportGuard` turns
-anything else into a clear ModuleNotFoundError. The walk is deterministic (sorted listings).
+What a program may import is then exactly `sys.modules` at fork time (plus the prelude's own
+modules, sandbox/inside/prelude.py); `ImportGuard` turns anything else into a clear
+ModuleNotFoundError. The walk is deterministic (sorted listings). It lists only the directories of
+installed packages, never the prelude's.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 import pkgutil
 import sys
 import time
@@ -53,28 +53,8 @@ def walk(name: str, failed: list[str]) -> None:
             walk(sub, failed)
 
 
-def load_prelude(path: str) -> None:
-    """Execute the prelude file as the module `common` (what `from common import *` finds).
-
-    Its directory is on sys.path while it runs, as when plain Python imports it from there, so a
-    helper library split over several files works: the modules the prelude imports (e.g. `dsl`,
-    `constants`) are then pre-imported too, and programs may import them by name.
-    """
-    spec = importlib.util.spec_from_file_location("common", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the prelude {path!r} as a Python module")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["common"] = mod
-    directory = os.path.dirname(os.path.abspath(path))
-    sys.path.insert(0, directory)
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(directory)
-
-
-def preimport(names: list[str], prelude_path: str | None) -> tuple[list[str], list[str]]:
-    """Import every tree in `names` and the prelude; returns (top-level names offered, failures).
+def preimport(names: list[str]) -> list[str]:
+    """Import every tree in `names`; returns the failures of optional parts.
 
     Raises ImportError when a requested module itself cannot be imported (a configuration error).
     """
@@ -82,12 +62,9 @@ def preimport(names: list[str], prelude_path: str | None) -> tuple[list[str], li
     for name in names:
         importlib.import_module(name)  # a missing requested module is a clear start error
         walk(name, failed)
-    if prelude_path:
-        load_prelude(prelude_path)
     _warm_up()
     sys.path_importer_cache.clear()  # no cached directory listings for a restored PathFinder
-    offered = sorted({n.split(".")[0] for n in names} | ({"common"} if prelude_path else set()))
-    return offered, failed
+    return failed
 
 
 def _warm_up() -> None:

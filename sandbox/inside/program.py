@@ -12,10 +12,8 @@ The program runs as a real module `__program__` in sys.modules, as a file run by
 from __future__ import annotations
 
 import builtins
-import gc
 import os
 import random
-import signal
 import sys
 import time
 import types
@@ -36,6 +34,28 @@ _module_type = types.ModuleType
 
 class BadOutput(Exception):
     """The transform's return value is not an acceptable grid."""
+
+
+THREADS_REFUSED = ("threads are not allowed in the arc-hybrid sandbox: a program runs in one thread "
+                   "(threading, concurrent.futures and workers= options that start threads are refused)")
+
+
+def _no_thread(*args, **kwargs):
+    raise RuntimeError(THREADS_REFUSED)
+
+
+def refuse_threads() -> None:
+    """Make starting a thread fail with an error that names the sandbox's rule (the kernel
+    refuses it anyway: no clone with CLONE_VM; this only makes the message clear)."""
+    import _thread
+
+    for name in ("start_new_thread", "start_new", "start_joinable_thread"):
+        if hasattr(_thread, name):
+            setattr(_thread, name, _no_thread)
+    threading = sys.modules.get("threading")
+    for name in ("_start_new_thread", "_start_joinable_thread"):
+        if threading is not None and hasattr(threading, name):
+            setattr(threading, name, _no_thread)
 
 
 class ImportGuard:
@@ -157,25 +177,6 @@ def run(fd: int, source: str, grids: list, seed: int) -> None:
         except BaseException as e:  # noqa: BLE001 - a hostile object broke the checker itself
             record = wire.badout_record(f"checking the output raised {_describe(e)[0]}")
         emit(fd, record)
-
-
-def fingerprint() -> tuple:
-    """Snapshot of interpreter state a program could poison; fast mode compares it with `!=`
-    after each program and retires a worker on change (dict equality in C: identical values
-    compare equal without calling `__eq__`, so this costs microseconds).
-
-    Catches accidental monkeypatching only: hostile code can evade it (e.g. `__code__` swaps).
-    """
-    parts = [id(builtins.__dict__), dict(builtins.__dict__), dict(np.__dict__),
-             {k: v for k, v in sys.modules.items() if k != "__program__"},
-             tuple(id(f) for f in sys.meta_path), id(sys.gettrace()), id(sys.getprofile()),
-             sys.getrecursionlimit(), tuple(id(c) for c in gc.callbacks),
-             tuple(id(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)),
-             signal.getitimer(signal.ITIMER_REAL)]
-    for mod in ("collections", "itertools", "functools", "math", "copy", "re", "random"):
-        m = sys.modules.get(mod)
-        parts.append(dict(vars(m)) if m is not None else None)
-    return tuple(parts)
 
 
 def cpu_us() -> int:

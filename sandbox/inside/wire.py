@@ -13,11 +13,16 @@ Child -> zygote records (integers big-endian):
 Text is printable ASCII (plus tab/newline); messages are capped at MAX_TEXT bytes.
 
 Zygote -> orchestrator frames:
-  HELLO   b"H" n:u32 json[n]                     startup facts (trusted: the zygote runs no
-                                                 untrusted code itself)
+  PRELUDE b"P" n:u32 (n = 0)                     the zygote is confined and starts loading the
+                                                 prelude (whose code it cannot vouch for)
+  HELLO   b"H" n:u32 json[n]                     startup facts (the zygote runs no program code
+                                                 itself; a prelude could forge them, so the
+                                                 orchestrator treats them as facts to report)
   FATAL   b"F" n:u32 text[n]                     the zygote could not start; it then exits
-  RESULT  b"R" seq:u32 outcome:u8 detail:i32 wall_us:u32 cpu_us:u32 n:u32 payload[n]
-          payload = the child's records for one program (ARMED first), already validated.
+  RESULT  b"R" seq:u32 outcome:u8 detail:i32 wall_us:u32 cpu_us:u32 reused:u16 n:u32 payload[n]
+          payload = the child's records for one program (ARMED first), already validated;
+          reused = programs its process ran before this one (fast mode; 0 = a fresh process).
+Frames during start-up (P, F, H) are at most MAX_MESSAGE bytes.
 Orchestrator -> zygote: n:u32 json[n] messages (trusted direction).
 """
 from __future__ import annotations
@@ -35,7 +40,8 @@ MAX_CLASS = 100
 MAX_RECORD = max(3 + MAX_SIDE * MAX_SIDE, 1 + 1 + MAX_CLASS + 2 + MAX_TEXT + 1)
 
 OUTCOME_EXITED, OUTCOME_SIGNALED, OUTCOME_TIMEOUT, OUTCOME_PROTOCOL, OUTCOME_SPAWN_FAILED = range(5)
-RESULT_HEADER = struct.Struct(">IBiIII")
+RESULT_HEADER = struct.Struct(">IBiIIHI")
+MAX_MESSAGE = 1 << 20
 _CLASS_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]{0,99}\Z")
 _TEXT_OK = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A}
 
@@ -198,11 +204,14 @@ def end_record(cpu_us: int, retire: bool, nonce: int) -> bytes:
             + nonce.to_bytes(4, "big"))
 
 
-def result_frame(seq: int, outcome: int, detail: int, wall_us: int, cpu_us: int, payload: bytes) -> bytes:
+def result_frame(seq: int, outcome: int, detail: int, wall_us: int, cpu_us: int, payload: bytes,
+                 reused: int = 0) -> bytes:
     clamp = lambda v: _min(_max(int(v), 0), 2**32 - 1)  # noqa: E731
-    head = RESULT_HEADER.pack(seq, outcome, detail, clamp(wall_us), clamp(cpu_us), _len(payload))
+    head = RESULT_HEADER.pack(seq, outcome, detail, clamp(wall_us), clamp(cpu_us), _min(reused, 0xFFFF),
+                              _len(payload))
     return b"R" + head + payload
 
 
 def message_frame(tag: bytes, body: bytes) -> bytes:
+    body = body[:MAX_MESSAGE]
     return tag + _len(body).to_bytes(4, "big") + body

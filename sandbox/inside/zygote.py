@@ -1,13 +1,18 @@
 """The zygote: a lean, exec'd worker that forks one confined child per program.
 
 Started by the orchestrator with a clean environment (inside bubblewrap when available) as
-`python -I -c "...; zygote.main()"`. It reads length-prefixed JSON messages on stdin (first
-`init`, then `job`s), pre-imports the allowed modules and the prelude (as `common`), freezes the
-GC, and then loops: keep up to `concurrency` children in flight, each with a wall deadline
-enforced with SIGKILL (kill before reap, so a pid is never reused under us), read each child's
-records with a byte cap and a strict incremental parse, and write one RESULT frame per program
-on stdout. It never runs untrusted code itself. Fast mode keeps confined workers that run up to
-`fast_reuse` programs each (a pre-filter only; see sandbox/__init__.py).
+`python -s -P -c "...; zygote.main(rfd, wfd, parent)"`, with /dev/null as stdin and stdout and
+the protocol on two private pipe fds, so nothing that prints (numpy at import, the prelude) can
+touch it. It ties its life to its parent first (PDEATHSIG), reads `init`, pre-imports the allowed
+modules, confines itself for good (sandbox/inside/jail.py), then loads the prelude (as `common`,
+from the sources in `init`), freezes the GC, and loops: keep up to `concurrency` children in
+flight, each with a wall deadline enforced with SIGKILL through its pidfd (kill before reap, so a
+pid is never reused under us), read each child's records with a byte cap and a strict
+incremental parse, and write one RESULT frame per program. It never runs program code itself.
+Fast mode keeps confined workers that run up to `fast_reuse` programs each (a pre-filter only;
+see sandbox/__init__.py): a job reaches a worker through a non-blocking pipe write driven by the
+same select loop (a worker that does not read it runs into the job's deadline), and a worker is
+retired after any program that did not return a grid for every input.
 """
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ import sys
 import time
 import traceback
 
-from . import harden, imports, program, wire
+from . import fingerprint, harden, imports, jail, prelude, program, wire
 
 _SETUP_EXIT = 97
+_FATAL_EXIT = 3
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
@@ -42,36 +48,40 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _send(data: bytes) -> None:
-    _write_all(1, data)
-
-
 class _Child:
     """One process in flight: a fork-mode child or a fast-mode worker."""
 
-    __slots__ = ("pid", "pidfd", "rfd", "jobfd", "buf", "pos", "armed", "job", "deadline", "start",
-                 "records_start", "fast", "count", "progerr")
+    __slots__ = ("pid", "pidfd", "rfd", "jobfd", "jobbuf", "writing", "buf", "pos", "armed", "job", "deadline",
+                 "start", "records_start", "fast", "count", "progerr", "failed", "served")
 
     def __init__(self, pid: int, rfd: int, jobfd: int, fast: bool) -> None:
         self.pid, self.rfd, self.jobfd, self.fast = pid, rfd, jobfd, fast
         self.pidfd = os.pidfd_open(pid)
+        self.jobbuf, self.writing = bytearray(), False
         self.buf, self.pos, self.armed = bytearray(), 0, False
         self.job, self.deadline, self.start, self.records_start, self.count = None, 0.0, 0.0, 0, 0
-        self.progerr = False
+        self.progerr = self.failed = False
+        self.served = 0  # programs this process finished before the current one
 
 
 class Zygote:
-    def __init__(self, init: dict) -> None:
+    def __init__(self, init: dict, rfd: int, wfd: int) -> None:
+        self.rfd, self.wfd = rfd, wfd
         self.concurrency = int(init["concurrency"])
         self.timeout_s = float(init["timeout_s"])
         self.fast_reuse = int(init["fast_reuse"])
         self.cpu_s = int(init["cpu_s"])
-        self.modules, self.import_failures = imports.preimport(init["modules"], init.get("prelude_path"))
+        self.module_names = list(init["modules"])
+        self.import_failures = imports.preimport(self.module_names)
+        program.refuse_threads()
         self.confinement = harden.Confinement(
-            base64.b64decode(init["seccomp_bpf"]), int(init["memory_mb"]), self.cpu_s,
-            init["landlock_paths"], drop_uid=os.getuid() == 0,
+            base64.b64decode(init["seccomp_child"]), base64.b64decode(init["seccomp_zygote"]),
+            int(init["memory_mb"]), self.cpu_s, bool(init["landlock"]),
             landlock_required=bool(init.get("landlock_required")))
+        self.prelude = prelude.PreludeFinder(init.get("prelude") or [])
+        self.modules = sorted({n.split(".")[0] for n in init["modules"]} | set(self.prelude.names))
         self.guard = program.ImportGuard(self.modules)
+        self.jail: dict = {}
         self.sel = selectors.DefaultSelector()
         self.queue: list[dict] = []
         self.busy: dict[int, _Child] = {}  # pid -> child/worker running a program
@@ -79,12 +89,15 @@ class Zygote:
         self.inbuf = bytearray()
         self.eof = False
 
+    def send(self, data: bytes) -> None:
+        _write_all(self.wfd, data)
+
     def hello(self) -> dict:
         c = self.confinement
-        return {"pid": os.getpid(), "uid": os.getuid(), "drop_uid": c.drop_uid,
-                "landlock_abi": c.landlock_abi, "landlock": c.landlock_reason,
-                "memory_limit": c.memory_limit, "modules": self.modules,
-                "preimported": len(sys.modules), "import_failures": self.import_failures[:50],
+        return {"pid": os.getpid(), "uid": os.getuid(), "landlock_abi": c.landlock_abi, "landlock": c.landlock_reason,
+                "empty_root": self.jail.get("empty_root"), "empty_root_active": bool(self.jail.get("empty_root_active")),
+                "memory_limit": c.memory_limit, "modules": self.modules, "preimported": len(sys.modules),
+                "prelude_modules": sorted(self.prelude.modules), "import_failures": self.import_failures[:50],
                 "python": sys.version.split()[0]}
 
     # ---- spawning -------------------------------------------------------------------------
@@ -98,7 +111,7 @@ class Zygote:
                 if fd >= 0:
                     os.close(fd)
             if job is not None:
-                _send(wire.result_frame(job["seq"], wire.OUTCOME_SPAWN_FAILED, e.errno or 0, 0, 0, b""))
+                self.send(wire.result_frame(job["seq"], wire.OUTCOME_SPAWN_FAILED, e.errno or 0, 0, 0, b""))
             return None
         if pid == 0:  # ---- child: never returns
             code = _SETUP_EXIT
@@ -106,7 +119,7 @@ class Zygote:
                 keep = (w, jr) if fast else (w,)
                 cpu = self.cpu_s * self.fast_reuse if fast else self.cpu_s
                 self.confinement.apply(keep, cpu)
-                sys.meta_path[:] = [self.guard]
+                sys.meta_path[:] = [self.prelude, self.guard]
                 sys.path[:] = []  # nothing to search: a restored PathFinder finds no directory
                 program.emit(w, bytes([wire.ARMED]))
                 code = 0
@@ -119,6 +132,7 @@ class Zygote:
         os.close(w)
         if fast:
             os.close(jr)
+            os.set_blocking(jw, False)
         os.set_blocking(r, False)
         child = _Child(pid, r, jw, fast)
         self.sel.register(r, selectors.EVENT_READ, ("out", child))
@@ -126,7 +140,8 @@ class Zygote:
         return child
 
     def _worker_loop(self, jr: int, w: int) -> None:
-        before = program.fingerprint()
+        watch = fingerprint.Watch(self.module_names, list(self.prelude.modules))
+        before = watch.take(keep=True)
         for n in range(self.fast_reuse):
             head = _read_exact(jr, 4)
             if head is None:
@@ -134,7 +149,7 @@ class Zygote:
             job = json.loads(_read_exact(jr, int.from_bytes(head, "big")))
             t0 = program.cpu_us()
             program.run(w, job["source"], job["grids"], job["seed"])
-            retire = n + 1 >= self.fast_reuse or program.fingerprint() != before
+            retire = n + 1 >= self.fast_reuse or not fingerprint.same(before, watch.take())
             program.emit(w, wire.end_record(program.cpu_us() - t0, retire, job["nonce"]))
             if retire:
                 return
@@ -146,14 +161,10 @@ class Zygote:
             body = json.dumps(job).encode()
             child = self.idle.pop() if self.idle else self._fork(None, fast=True)
             if child is None:
-                _send(wire.result_frame(job["seq"], wire.OUTCOME_SPAWN_FAILED, 0, 0, 0, b""))
+                self.send(wire.result_frame(job["seq"], wire.OUTCOME_SPAWN_FAILED, 0, 0, 0, b""))
                 return
-            try:  # the worker waits in read(); a frame bigger than the pipe just blocks briefly
-                _write_all(child.jobfd, len(body).to_bytes(4, "big") + body)
-            except OSError as e:  # the worker died while idle: report, and drop it
-                self._reap(child, kill=True)
-                _send(wire.result_frame(job["seq"], wire.OUTCOME_SPAWN_FAILED, e.errno or 0, 0, 0, b""))
-                return
+            child.jobbuf += len(body).to_bytes(4, "big") + body
+            self._flush_job(child)  # what does not fit waits for the pipe to drain (select loop)
         else:
             child = self._fork(job, fast=False)
             if child is None:
@@ -161,8 +172,24 @@ class Zygote:
         child.job, child.start, child.deadline = job, now, now + self.timeout_s
         child.records_start = child.pos
         child.count = 0
-        child.progerr = False
+        child.progerr = child.failed = False
         self.busy[child.pid] = child
+
+    def _flush_job(self, child: _Child) -> None:
+        """Write what the worker's job pipe takes now; never blocks (the worker may not read)."""
+        try:
+            n = os.write(child.jobfd, child.jobbuf) if child.jobbuf else 0
+        except BlockingIOError:
+            n = 0
+        except OSError:  # the worker is gone: its exit (pidfd) ends the job
+            n = len(child.jobbuf)
+        del child.jobbuf[:n]
+        if bool(child.jobbuf) != child.writing:
+            child.writing = bool(child.jobbuf)
+            if child.writing:
+                self.sel.register(child.jobfd, selectors.EVENT_WRITE, ("job", child))
+            else:
+                self.sel.unregister(child.jobfd)
 
     # ---- results --------------------------------------------------------------------------
     def _parse(self, child: _Child) -> int | None:
@@ -187,6 +214,7 @@ class Zygote:
                 return rec[1] if not rec[2] else -1 - rec[1]
             else:  # the same structural rules as wire.parse_program, checked incrementally
                 child.count += 1
+                child.failed |= rec[0] != wire.GRID
                 n_grids = len(child.job["grids"]) if child.job is not None else 0
                 if child.progerr or (rec[0] == wire.PROGERR and child.count > 1):
                     raise wire.WireError("a program error must be the only record")
@@ -220,24 +248,32 @@ class Zygote:
             self._finish(child, wire.OUTCOME_PROTOCOL, 0, kill=True)
             return
         if end is not None and child.job is not None:  # a fast-mode program finished
-            retire = end < 0
-            cpu = -1 - end if retire else end
-            job, payload = child.job, self._payload(child, child.pos - wire.END_SIZE)
-            wall = time.monotonic() - child.start
-            _send(wire.result_frame(job["seq"], wire.OUTCOME_EXITED, 0, wall * 1e6, cpu, payload))
-            del self.busy[child.pid]
-            child.job = None
-            del child.buf[:child.pos]
-            child.pos = child.records_start = child.count = 0
-            child.progerr = False
-            if retire:
-                self._reap(child, kill=True)
-            else:
-                self.idle.append(child)
+            self._fast_done(child, end)
+
+    def _fast_done(self, child: _Child, end: int) -> None:
+        cpu = -1 - end if end < 0 else end
+        job, payload = child.job, self._payload(child, child.pos - wire.END_SIZE)
+        wall = time.monotonic() - child.start
+        self.send(wire.result_frame(job["seq"], wire.OUTCOME_EXITED, 0, wall * 1e6, cpu, payload, child.served))
+        del self.busy[child.pid]
+        child.job = None
+        child.served += 1
+        del child.buf[:child.pos]
+        child.pos = child.records_start = child.count = 0
+        # A program that raised (or returned no grid) may have left the process in a state that
+        # fails the next one: retire the worker rather than let it run another program.
+        if end < 0 or child.failed or child.progerr or child.served >= self.fast_reuse:
+            self._reap(child, kill=True)
+        else:
+            child.progerr = child.failed = False
+            self.idle.append(child)
 
     def _reap(self, child: _Child, kill: bool) -> tuple[int, object]:
-        if kill:
-            os.kill(child.pid, signal.SIGKILL)  # before waitpid: the pid cannot be reused yet
+        if kill:  # before waitpid: the pid cannot be reused yet
+            try:
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # already exited (a zombie until the wait below)
         _, status, usage = os.wait4(child.pid, 0)
         self.sel.unregister(child.pidfd)
         os.close(child.pidfd)
@@ -255,6 +291,8 @@ class Zygote:
             os.close(child.rfd)
             child.rfd = -1
         if child.jobfd >= 0:
+            if child.writing:
+                self.sel.unregister(child.jobfd)
             os.close(child.jobfd)
             child.jobfd = -1
         if child in self.idle:
@@ -285,14 +323,14 @@ class Zygote:
             payload = bytes([wire.ARMED]) if child.armed else b""
         wall = time.monotonic() - child.start
         cpu = (usage.ru_utime + usage.ru_stime) * 1e6
-        _send(wire.result_frame(job["seq"], outcome, detail, wall * 1e6, cpu, payload))
+        self.send(wire.result_frame(job["seq"], outcome, detail, wall * 1e6, cpu, payload, child.served))
 
     # ---- main loop ------------------------------------------------------------------------
-    def _on_stdin(self) -> None:
-        data = os.read(0, 1 << 20)
+    def _on_input(self) -> None:
+        data = os.read(self.rfd, 1 << 20)
         if not data:
             self.eof = True
-            self.sel.unregister(0)
+            self.sel.unregister(self.rfd)
             return
         self.inbuf += data
         while len(self.inbuf) >= 4:
@@ -309,7 +347,7 @@ class Zygote:
             self.queue.append(msg)
 
     def loop(self) -> None:
-        self.sel.register(0, selectors.EVENT_READ, ("stdin", None))
+        self.sel.register(self.rfd, selectors.EVENT_READ, ("input", None))
         while not (self.eof and not self.queue and not self.busy):
             while self.queue and len(self.busy) < self.concurrency:
                 self._start(self.queue.pop(0))
@@ -317,12 +355,14 @@ class Zygote:
             timeout = min((c.deadline for c in self.busy.values()), default=now + 60) - now
             for key, _ in self.sel.select(max(timeout, 0)):
                 kind, child = key.data  # events of a child finished earlier in this batch are stale
-                if kind == "stdin":
-                    self._on_stdin()
+                if kind == "input":
+                    self._on_input()
                 elif kind == "out" and child.rfd == key.fd:
                     self._on_output(child)
                 elif kind == "exit" and child.pidfd == key.fd:
                     self._on_exit(child)
+                elif kind == "job" and child.jobfd == key.fd and child.writing:
+                    self._flush_job(child)
             now = time.monotonic()
             for child in [c for c in self.busy.values() if c.deadline <= now]:
                 self._finish(child, wire.OUTCOME_TIMEOUT, 0, kill=True)
@@ -336,17 +376,40 @@ class Zygote:
             self._reap(child, kill=False)
 
 
-def main() -> None:
-    head = _read_exact(0, 4)
+def _has_children() -> bool:
+    """Whether this process has any child, running or exited (the zygote is a subreaper, so a
+    process the prelude started and orphaned counts too)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def main(rfd: int, wfd: int, parent: int = 0) -> None:
+    """Run the zygote on protocol fds `rfd`/`wfd`; `parent` is the orchestrator's pid (0: any)."""
+    parent = parent or os.getppid()
+    jail.die_with_parent(parent)  # before anything slow: a zygote never outlives its orchestrator
+    head = _read_exact(rfd, 4)
     if head is None:
         return
-    init = json.loads(_read_exact(0, int.from_bytes(head, "big")))
+    init = json.loads(_read_exact(rfd, int.from_bytes(head, "big")))
+    stage = "starting"
     try:
-        z = Zygote(init)
-    except Exception as e:  # noqa: BLE001 - reported to the orchestrator as a FATAL frame, then exit
-        _send(wire.message_frame(b"F", f"{type(e).__name__}: {e}\n{traceback.format_exc()}".encode()))
-        sys.exit(3)
+        z = Zygote(init, rfd, wfd)
+        stage = "confining itself"
+        z.jail = z.confinement.confine_zygote(init.get("empty_root", "auto"), parent)
+        if z.prelude.modules:
+            stage = "loading the prelude"
+            z.send(wire.message_frame(b"P", b""))
+            prelude.load(z.prelude, z.guard)
+            if _has_children():
+                raise RuntimeError("the prelude started a process (a prelude may not fork)")
+    except BaseException as e:  # noqa: BLE001 - reported to the orchestrator as a FATAL frame, then exit
+        text = f"{stage}: {type(e).__name__}: {e}\n{traceback.format_exc()[-20000:]}"
+        _write_all(wfd, wire.message_frame(b"F", text.encode(errors="replace")))
+        os._exit(_FATAL_EXIT)  # not sys.exit: nothing the prelude registered (atexit) runs
     gc.collect()
     gc.freeze()  # children then share these pages instead of copying them on the first GC
-    _send(wire.message_frame(b"H", json.dumps(z.hello()).encode()))
+    z.send(wire.message_frame(b"H", json.dumps(z.hello()).encode()))
     z.loop()

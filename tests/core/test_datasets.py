@@ -252,3 +252,36 @@ def test_bad_directories(tmp_path):
 def test_missing_path_is_unknown_dataset(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset .*nope.json"):
         load_dataset(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("bad_id, problem", [
+    ("../../../x", "path separator"), ("/abs/x", "path separator"), ("a\\b", "path separator"),
+    ("", "is empty"), ("a\0b", "NUL"), ("x" * 200, "longer than 128"), ("..", "starts with '.'"),
+    (".", "starts with '.'"), (".hidden", "starts with '.'"), (" 0520fde7", "whitespace"), ("a\nb", "control"),
+])
+def test_task_ids_that_are_not_safe_file_names_are_refused(tmp_path, bad_id, problem):
+    """Task ids name files in run directories (`results/<id>.json`): refused when any dataset is
+    loaded, with the id and the file named."""
+    path = _write(tmp_path / "x_challenges.json", {"00576224": TASK, bad_id: TASK})
+    with pytest.raises(ValueError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert str(path) in message and problem in message and repr(bad_id[:80])[1:-1][:20] in message, message
+
+
+def test_task_ids_from_file_names_are_checked_too(tmp_path):
+    d = tmp_path / "tasks"
+    d.mkdir()
+    _write(d / " spaced.json", TASK)
+    with pytest.raises(ValueError, match="whitespace"):
+        load_dataset(d)
+
+
+def test_task_and_dataset_objects_check_ids():
+    from arc_core.task import Dataset, Task
+
+    good = parse_task(TASK, "00576224", "x.json")[0]
+    with pytest.raises(ValueError, match="path separator"):
+        Task("../up", good.train, good.test_inputs)
+    with pytest.raises(ValueError, match="filed under"):
+        Dataset("d", {"other": good})

@@ -31,7 +31,8 @@ def _verify_json(tmp_path, capfd, task_file, source: str, *extra: str) -> tuple[
 def test_verify_json_correct_program(tmp_path, capfd, task_file, flip_dataset, flip_task):
     rc, obj = _verify_json(tmp_path, capfd, task_file, FLIP)
     assert rc == 0 and obj["verified"] is True
-    assert set(obj) == {"verified", "train", "test"}
+    assert set(obj) == {"verified", "status", "reason", "train", "test"}
+    assert obj["status"] == "verified" and obj["reason"] is None
     assert all(set(p) == {"status", "exact", "output", "error"} for p in obj["train"])
     assert all(p["status"] == "ok" and p["exact"] and p["error"] is None for p in obj["train"])
     assert [t["output"] for t in obj["test"]] == [g.to_list() for g in flip_dataset.solutions[flip_task.id]]
@@ -57,7 +58,7 @@ HOSTILE = {
 def test_verify_json_hostile_programs_keep_stdout_clean(name, tmp_path, capfd, task_file):
     source, statuses = HOSTILE[name]
     rc, obj = _verify_json(tmp_path, capfd, task_file, source, "--timeout", "1")
-    assert rc == 1 and obj["verified"] is False
+    assert rc == 1 and obj["verified"] is False and obj["status"] == "not_verified" and obj["reason"]
     assert {p["status"] for p in obj["train"]} <= statuses, obj["train"]
     assert all(p["exact"] is False for p in obj["train"])
 
@@ -77,6 +78,48 @@ def test_verify_user_errors_are_one_line(tmp_path, capfd, task_file):
     _, err = capfd.readouterr()
     assert err.count("\n") == 1 and "nosuchtask" in err
     assert main(["verify", str(tmp_path / "missing.py"), "--task", "3c9b0459"]) == 2
+
+
+def _verdict(capfd, argv: list[str]) -> tuple[int, dict, str]:
+    rc = main(argv)
+    out, err = capfd.readouterr()
+    (line,) = out.splitlines()  # exactly one JSON verdict, refusals and errors included
+    return rc, json.loads(line), err
+
+
+def test_verify_json_refusals_and_errors_are_one_verdict(tmp_path, capfd, task_file):
+    task = ["--task", task_file.stem, "--dataset", str(task_file), "--json"]
+    huge = tmp_path / "huge.py"
+    huge.write_text(FLIP + "#" * (10 << 20) + "\n")
+    nul = tmp_path / "nul.py"
+    nul.write_bytes(FLIP.encode() + b"x = 1\0\n")
+    exits = tmp_path / "exits.py"
+    exits.write_text("import os\nos._exit(0)\n")
+    prog = tmp_path / "prog.py"
+    prog.write_text(FLIP)
+    cases = [  # argv, exit code, status, words in the reason
+        ([str(huge), *task], 1, "refused", "too_large"),
+        ([str(nul), *task], 1, "refused", "invalid_text"),
+        ([str(tmp_path), *task], 2, "error", "is a directory"),
+        ([str(tmp_path / "missing.py"), *task], 2, "error", "not found"),
+        ([str(prog), *task, "--prelude", str(tmp_path)], 2, "error", "is a directory"),
+        ([str(prog), *task, "--prelude", str(exits)], 2, "error", "while loading the prelude"),
+        ([str(prog), "--task", "nosuchtask", "--dataset", str(task_file), "--json"], 2, "error", "nosuchtask"),
+    ]
+    for argv, code, status, words in cases:
+        rc, obj, err = _verdict(capfd, ["verify", *argv])
+        assert (rc, obj["status"], obj["verified"]) == (code, status, False), (argv, rc, obj)
+        assert words in obj["reason"], (argv, obj)
+        assert obj["train"] == [] and obj["test"] == [] and "Traceback" not in err
+
+
+def test_verify_json_with_a_prelude_that_prints_while_it_loads(tmp_path, capfd, task_file):
+    prelude = tmp_path / "common.py"
+    prelude.write_text("print('loading', flush=True)\nimport sys\nprint('more', file=sys.stderr, flush=True)\n"
+                       "import numpy as np\ndef upside_down(g):\n    return np.flipud(g)\n")
+    source = "from common import *\ndef transform(grid):\n    return upside_down(grid)\n"
+    rc, obj = _verify_json(tmp_path, capfd, task_file, source, "--prelude", str(prelude))
+    assert rc == 0 and obj["status"] == "verified"
 
 
 def test_verify_cli_subprocess_hostile_print(tmp_path, task_file):
@@ -154,3 +197,18 @@ def test_induce_settings_put_the_prelude_into_the_sandbox(tmp_path):
     assert settings.sandbox_config().timeout_s == 3.0
     with pytest.raises(FileNotFoundError):
         settings_from(None, [f"prelude_path={tmp_path / 'missing.py'}"]).sandbox_config()
+
+
+@pytest.mark.parametrize("bad_id", ["../../escaped", "/tmp/arc-hybrid-escaped-abs"])
+def test_induce_refuses_task_ids_that_would_write_outside_the_run(tmp_path, capfd, task_file, bad_id):
+    task = json.loads(task_file.read_text())
+    task = task if "train" in task else next(iter(task.values()))
+    challenges = tmp_path / "in" / "evil_challenges.json"
+    challenges.parent.mkdir()
+    challenges.write_text(json.dumps({bad_id: task}))
+    run = tmp_path / "in" / "run"
+    rc = main(["induce", "--dataset", str(challenges), "--out", str(run), "--set", "n_samples=0"])
+    _, err = capfd.readouterr()
+    assert rc == 2 and bad_id in err and str(challenges) in err, err
+    assert not (tmp_path / "escaped.json").exists() and not Path(bad_id + ".json").exists()
+    assert not run.exists()

