@@ -111,6 +111,8 @@ class TrainConfig:
     warmup_fraction: float = 0.1            # warm-up steps = fraction x total steps (marc: total // 10)
     max_grad_norm: float = 1.0              # 0 disables clipping
     min_steps: int = 0                      # at least this many optimiser steps: more epochs over small data
+    gradient_checkpointing: bool = False    # recompute each decoder layer in the backward pass: far less
+                                            # activation memory (`plan --gpu`), about a third more compute
     dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
                                             # float32: fp32 everywhere
     seed: int = 0

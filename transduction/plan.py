@@ -5,7 +5,7 @@ training tokens, inference queries, the longest prompt, the smallest answer budg
 longest plausible answer, queries dropped or fallen back (transduction.budget), and estimated
 compute: training 6·N·tokens (forward + backward through the frozen weights; with LoRA the weight
 gradients of the frozen matrices are skipped, so this is an upper bound, about 1.5x the ~4·N·tokens
-LoRA really needs), inference 2·N·tokens over every query's prompt plus its plausible answer. GPU
+LoRA really needs; 8·N with train.gradient_checkpointing, which reruns the forward), inference 2·N·tokens over every query's prompt plus its plausible answer. GPU
 seconds = FLOPs / (MFU x peak). N comes from the model's config.json when it is on disk, else from
 `transduction.model_dims.KNOWN_DIMS`. Each record also names the largest padded TTT batch (rows x
 width, as `train.length_batches` forms them), which `transduction.plan_memory` turns into memory.
@@ -99,7 +99,8 @@ def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: i
     tokens = sum(lengths[id(pt)] for pt in data.examples) * config.train.epochs
     qplan = fit_queries(task, build_queries(task, config.infer), fmt, counter, sizes, config.infer, context)
     infer_tokens = sum(f.prompt_tokens + f.plausible for f in qplan.fitted)
-    train_flops = 6.0 * n_params * tokens if config.train.mode != "none" else 0.0
+    per_token = 8.0 if config.train.gradient_checkpointing else 6.0  # checkpointing: one more forward
+    train_flops = per_token * n_params * tokens if config.train.mode != "none" else 0.0
     infer_flops = 2.0 * n_params * infer_tokens
     at_risk = bool(qplan.unanswerable) or any(f.budget < f.plausible for f in qplan.fitted)
     return {

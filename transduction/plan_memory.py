@@ -8,8 +8,8 @@ the configured backend (`lm.backend`: hf, or vllm with its `max_loras` adapter s
 GiB and whether each fits; totals with the largest estimate of each kind (its parts and notes) and how
 many tasks fit. `format_memory` renders the totals for the terminal.
 
-Caveat: `transduction.train` does not turn gradient checkpointing on; the "with checkpointing" figure
-says what enabling it (transformers' `gradient_checkpointing_enable`) would give.
+Both TTT figures are given whatever the config says; `totals["ttt_configured"]` names the one that
+`train.gradient_checkpointing` selects.
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def memory_plan(plan: dict[str, Any], dims: ModelDims, config: TransductionConfi
     totals: dict[str, Any] = {
         "gpu": gpu.name, "gpu_memory_gib": round(gpu.memory_gib, 2), "usable_gib": round(usable_bytes(gpu) / GIB, 2),
         "backend": backend, "notes": notes,
+        "ttt_configured": "ttt_checkpointing" if config.train.gradient_checkpointing else "ttt",
     }
     for m in MODES:
         if m not in worst:
@@ -91,13 +92,14 @@ def format_memory(mem: dict[str, Any]) -> str:
     t = mem["totals"]
     lines = [f"memory on {t['gpu']} ({t['gpu_memory_gib']:.1f} GiB, {t['usable_gib']:.1f} usable after the CUDA "
              f"context and fragmentation margin):"]
-    labels = {"ttt": "TTT without gradient checkpointing", "ttt_checkpointing": "TTT with gradient checkpointing",
+    labels = {"ttt": "TTT without gradient checkpointing",
+              "ttt_checkpointing": "TTT with gradient checkpointing (train.gradient_checkpointing=true)",
               "inference": f"inference ({t['backend']})"}
     for m in MODES:
         if m not in t:
             continue
         w = t[m]
-        verdict = "fits" if w["fits"] else "does NOT fit"
+        verdict = ("fits" if w["fits"] else "does NOT fit") + (" [configured]" if m == t["ttt_configured"] else "")
         lines.append(f"  {labels[m]}: largest {w['total_gib']:.1f} GiB (task {w['task']}): {verdict}; "
                      f"{w['tasks_fitting']}/{w['tasks']} tasks fit")
         lines.append("    " + ", ".join(f"{n} {g:.2f}" for n, g in w["parts_gib"].items()) + " GiB")
