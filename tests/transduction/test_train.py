@@ -60,6 +60,21 @@ def test_fit_lowers_the_loss(tiny_tm):
         fit(tiny_tm.model, [], TrainConfig(), 0, tiny_tm.pad_id)
 
 
+def test_gradient_checkpointing_changes_memory_not_results(tiny_tm):
+    tok = tiny_tm.tokenizer
+    examples = [TokenizedExample(ids, ids) for ids in (tuple(tok("input:\n12\noutput:\n21")["input_ids"]),
+                                                       tuple(tok("input:\n3\noutput:\n3")["input_ids"]))] * 3
+    runs, base = [], tiny_tm.model.base_model.model
+    for checkpointing in (False, True):
+        reset_lora(tiny_tm.model, 0)
+        cfg = TrainConfig(lr=1e-2, epochs=1, batch_size=2, gradient_checkpointing=checkpointing)
+        during: list[bool] = []
+        runs.append(fit(tiny_tm.model, examples, cfg, seed=0, pad_id=tiny_tm.pad_id,
+                        on_step=lambda step, loss: during.append(base.is_activation_checkpointing))[0])
+        assert set(during) == {checkpointing} and not base.is_activation_checkpointing  # off again after fit
+    assert runs[0] == pytest.approx(runs[1], abs=1e-5)
+
+
 def test_resume_reuses_saved_adapter(tiny_tm, flip_task, tiny_config, tmp_path):
     cfg = tiny_config(train={"lr": 1e-2})
     rec = run_ttt(flip_task, tiny_tm, cfg, tmp_path)
