@@ -134,12 +134,11 @@ def evaluate(task, solutions, cache: Path, k: int) -> dict | None:
     score_of = {int(ti): gs for ti, gs in stages["score"]["value"].items()}
 
     def attempts(tables, dfs_hits, ranking):
+        """What a run submits: the top two candidates of `select` (transduction.run.attempts_of),
+        not the vote table's `top2` (marc may repeat its first attempt; a submission cannot)."""
         out = []
         for t in tables:
-            if ranking == "votes" and not dfs_hits:
-                out.append(t.top2)
-                continue
-            s = [score_of[t.test_index][grid_key(g)] for g in pool(t, dfs_hits)]
+            s = None if ranking == "votes" else [score_of[t.test_index][grid_key(g)] for g in pool(t, dfs_hits)]
             out.append(tuple(x.grid for x in select(t, dfs_hits, s, ranking, k)[:2]))
         return out
 
