@@ -132,9 +132,51 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How many optimiser steps `fit` takes over `n_examples` examples (min_steps included)."""
+
+    steps_per_epoch: int
+    epochs: int
+    total: int
+    warmup: int
+
+
+def schedule(n_examples: int, cfg: TrainConfig) -> Schedule:
+    """`train.epochs` epochs of ceil(n / batch_size) steps, more epochs when `train.min_steps` needs them."""
+    if n_examples < 1:
+        raise ValueError("no training examples (all pseudo-tasks were dropped?)")
+    steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
+    return Schedule(steps_per_epoch, epochs, total, int(total * cfg.warmup_fraction))
+
+
+def batch_plan(lengths: Sequence[int], cfg: TrainConfig, seed: int) -> list[list[int]]:
+    """Every batch `fit` trains on, in order: each epoch's length batches in a fresh seeded order."""
+    rng = np.random.default_rng(seed)
+    return [b for _ in range(schedule(len(lengths), cfg).epochs) for b in length_batches(lengths, cfg.batch_size, rng)]
+
+
+@dataclass
+class Resume:
+    """Where an interrupted `fit` stands: steps done, their losses, optimiser and scheduler state
+    (the trainable weights are restored into the model by the caller)."""
+
+    step: int
+    losses: list[float]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+
+
 def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed: int, pad_id: int,
-        on_step: Callable[[int, float], None] | None = None) -> tuple[list[float], int]:
-    """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps)."""
+        on_step: Callable[[int, float], None] | None = None, resume: Resume | None = None,
+        checkpoint: Callable[[Resume], None] | None = None) -> tuple[list[float], int]:
+    """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps).
+
+    `resume` continues an interrupted run from its state (the same batches follow, as the batch
+    order depends on `seed` only); `checkpoint` is called after every step with the current state
+    (the caller decides when to write it)."""
     import contextlib
 
     import torch
@@ -144,35 +186,39 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
     assert params, "fit: nothing to train"
-    rng = np.random.default_rng(seed)
-    lengths = [len(e) for e in examples]
-    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
-    total = steps_per_epoch * epochs
-    warmup = int(total * cfg.warmup_fraction)
+    plan = schedule(len(examples), cfg)
+    batches = batch_plan([len(e) for e in examples], cfg, seed)
     fused = str(device).startswith("cuda") and all(p.dtype == torch.float32 for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, warmup, total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, plan.warmup, plan.total))
+    losses: list[float] = []
+    if resume is not None:
+        if not 0 <= resume.step <= plan.total or len(resume.losses) != resume.step:
+            raise ValueError(f"resume state at step {resume.step} ({len(resume.losses)} losses) does not match a "
+                             f"run of {plan.total} steps")
+        opt.load_state_dict(resume.optimizer)
+        sched.load_state_dict(resume.scheduler)
+        losses = list(resume.losses)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16_autocast(cfg, device)
                 else contextlib.nullcontext())
     model.train()
-    losses: list[float] = []
-    for _ in range(epochs):
-        for batch_idx in length_batches(lengths, cfg.batch_size, rng):
-            batch = collate([examples[i] for i in batch_idx], pad_id, device)
-            with autocast:
-                loss = model(**batch).loss
-            loss.backward()
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            if on_step is not None:
-                on_step(len(losses), losses[-1])
+    for batch_idx in batches[len(losses):]:
+        batch = collate([examples[i] for i in batch_idx], pad_id, device)
+        with autocast:
+            loss = model(**batch).loss
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(len(losses), losses[-1])
+        if checkpoint is not None:
+            checkpoint(Resume(len(losses), losses, opt.state_dict(), sched.state_dict()))
     model.eval()
-    return losses, total
+    return losses, plan.total
 
 
 def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, task_id: str,
