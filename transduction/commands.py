@@ -195,6 +195,7 @@ def _plan_run(args: argparse.Namespace) -> int:
 
     from arc_core.datasets import load_dataset
     from transduction.budget import context_length
+    from transduction.memory import model_shape
     from transduction.plan import (Hardware, format_plan, local_model_config, model_params, plan_dataset,
                                    plan_tokenizer)
 
@@ -205,7 +206,7 @@ def _plan_run(args: argparse.Namespace) -> int:
     tokenizer, source = plan_tokenizer(config.model, args.tokenizer)
     context = context_length(config.infer, local_model_config(config.model), tokenizer)
     plan = plan_dataset([ds.tasks[t] for t in ids], config, tokenizer, context, model_params(config.model),
-                        Hardware(args.peak_tflops, args.mfu, args.gpu))
+                        Hardware(args.peak_tflops, args.mfu, args.gpu), model_shape(config.model))
     plan["totals"].update(preset=args.preset, dataset=args.dataset, tokenizer=source, model=config.model,
                           contaminated=report.tasks, provenance=report.provenance)
     print(json.dumps(plan, indent=1) if args.json else

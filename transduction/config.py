@@ -113,6 +113,8 @@ class TrainConfig:
     min_steps: int = 0                      # at least this many optimiser steps: more epochs over small data
     dtype: DType = "auto"                   # auto/bfloat16: bf16 weights + autocast on CUDA; fp32 on CPU;
                                             # float32: fp32 everywhere
+    activation_checkpointing: bool = False  # recompute each layer in the backward pass (marc's configs do):
+                                            # long 8B examples fit a GPU (transduction.memory), ~1/3 slower
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -201,7 +203,7 @@ _LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 _PAPER: dict[str, Any] = {
     "data": {"recipe": "marc", "max_examples": 250, "max_tokens": 8192},
     "lora": {"rank": 128, "alpha": 16.0},
-    "train": {"epochs": 2, "batch_size": 2},
+    "train": {"epochs": 2, "batch_size": 2, "activation_checkpointing": True},
     "infer": {"context": 8192},
 }
 PRESETS: dict[str, dict[str, Any]] = {

@@ -10,7 +10,9 @@ training 6·N·padded tokens (forward + backward through the frozen weights; wit
 gradients of the frozen matrices are skipped, so this is an upper bound, about 1.5x the ~4·N·tokens
 LoRA really needs), inference 2·N·tokens over every query's prompt plus its plausible answer. GPU
 seconds = FLOPs / (MFU x peak). N comes from the model's config.json when it is on disk, else from
-`KNOWN_PARAMS`. Mode "shared" is planned per task (its one adapter's schedule over the union is
+`transduction.memory.KNOWN_SHAPES`, and so does the estimated peak training memory of the task's
+longest batch (`train_memory_gib`, transduction.memory: weights, adapter and AdamW state, activations
+with or without `train.activation_checkpointing`, logits). Mode "shared" is planned per task (its one adapter's schedule over the union is
 not); mode "none" trains nothing.
 
 The tokenizer is the model's (an embedded model, a local directory, or a hub id already in the
@@ -29,19 +31,11 @@ from arc_core.task import Task
 from transduction.budget import AnswerSizes, TokenCounter, fit_queries
 from transduction.config import TrainConfig, TransductionConfig
 from transduction.formats import PseudoTask, get_format
+from transduction.memory import KNOWN_SHAPES, ModelShape, model_shape, training_memory_gib
 from transduction.recipes import build_ttt_data
 from transduction.train import schedule
 from transduction.queries import build_queries
 
-# Parameter counts of released checkpoints this project's presets name (from their model cards).
-KNOWN_PARAMS: dict[str, float] = {
-    "ekinakyurek/marc-8B-finetuned-llama3": 8.03e9,
-    "barc0/Llama-3.1-ARC-Potpourri-Transduction-8B": 8.03e9,
-    "barc0/Llama-3.1-ARC-Potpourri-Induction-8B": 8.03e9,
-    "meta-llama/Meta-Llama-3-8B-Instruct": 8.03e9,
-    "meta-llama/Llama-3.2-1B-Instruct": 1.24e9,
-    "smollm2-135m": 1.35e8,
-}
 LLAMA3_FAMILY = ("ekinakyurek/marc", "barc0/Llama-3", "meta-llama/Llama-3", "meta-llama/Meta-Llama-3")
 
 
@@ -64,29 +58,24 @@ class Hardware:
 
 
 def model_params(model: str) -> float:
-    """N for FLOP estimates: from a local config.json (dense Llama-style count), else the table."""
-    cfg_path = Path(model) / "config.json"
-    if cfg_path.is_file():
-        c = json.loads(cfg_path.read_text())
-        d, layers, ff, vocab = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["vocab_size"]
-        kv = d * c.get("num_key_value_heads", c["num_attention_heads"]) // c["num_attention_heads"]
-        per_layer = 2 * d * d + 2 * d * kv + 3 * d * ff
-        return float(layers * per_layer + vocab * d * (1 if c.get("tie_word_embeddings") else 2))
-    if model in KNOWN_PARAMS:
-        return KNOWN_PARAMS[model]
-    raise ValueError(f"unknown parameter count for model {model!r}: give a local model directory "
-                     f"(with config.json) or one of {', '.join(KNOWN_PARAMS)}")
+    """N for FLOP estimates: from the model's shape (a local config.json, else transduction.memory.KNOWN_SHAPES)."""
+    shape = model_shape(model)
+    if shape is None:
+        raise ValueError(f"unknown parameter count for model {model!r}: give a local model directory "
+                         f"(with config.json) or one of {', '.join(KNOWN_SHAPES)}")
+    return shape.params
 
 
 def plan_tokenizer(model: str, override: str | None = None) -> tuple[Any, str]:
     """(tokenizer, where it came from) without loading weights (see the module docstring)."""
+    from arc_lm.merged import EMBEDDED_ADAPTERS, is_adapter_dir
     from arc_lm.models import (EMBEDDED_MODELS, ModelNotFoundError, llama3_tokenizer_dir, load_tokenizer,
                                load_tokenizer_dir)
 
     name = override or model
-    if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
+    if Path(name).is_dir() and not (Path(name) / "config.json").is_file() and not is_adapter_dir(Path(name)):
         return load_tokenizer_dir(name), name
-    if name in EMBEDDED_MODELS or Path(name).exists():
+    if name in EMBEDDED_MODELS or name in EMBEDDED_ADAPTERS or Path(name).exists():
         return load_tokenizer(name), name
     try:
         from transformers import AutoTokenizer
@@ -104,7 +93,8 @@ def plan_tokenizer(model: str, override: str | None = None) -> tuple[Any, str]:
 
 
 def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: int, n_params: float,
-              hw: Hardware, counter: TokenCounter | None = None, sizes: AnswerSizes | None = None) -> dict[str, Any]:
+              hw: Hardware, counter: TokenCounter | None = None, sizes: AnswerSizes | None = None,
+              shape: ModelShape | None = None) -> dict[str, Any]:
     """The plan record of one task (see the module docstring)."""
     fmt = get_format(config.data.format)
     counter = counter or TokenCounter(tokenizer)
@@ -117,7 +107,10 @@ def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: i
         return lengths[pt]
 
     data = build_ttt_data(task, config.data, length)
-    train = training_cost([length(pt) for pt in data.examples], config.train)
+    example_lengths = [length(pt) for pt in data.examples]
+    train = training_cost(example_lengths, config.train)
+    memory = (training_memory_gib(shape, config.lora, config.train, max(example_lengths))
+              if shape is not None and example_lengths and config.train.mode != "none" else 0.0)
     qplan = fit_queries(task, build_queries(task, config.infer), fmt, counter, sizes, config.infer, context)
     infer_tokens = sum(f.prompt_tokens + f.plausible for f in qplan.fitted)
     train_flops = 6.0 * n_params * train["train_padded_tokens"]
@@ -126,7 +119,7 @@ def plan_task(task: Task, config: TransductionConfig, tokenizer: Any, context: i
     return {
         "demos": len(task.train), "ttt_examples": len(data.examples), **data.breakdown(),
         "n_too_large": data.n_too_large, "n_too_long": data.n_too_long, "n_duplicates": data.n_duplicates,
-        **train, "queries": len(qplan.fitted),
+        **train, "train_memory_gib": round(memory, 2), "queries": len(qplan.fitted),
         "max_prompt_tokens": max((f.prompt_tokens for f in qplan.fitted), default=0),
         "answer_budget": min(qplan.budgets, default=0),
         "longest_plausible_answer": max((f.plausible for f in qplan.fitted), default=0),
@@ -154,12 +147,13 @@ def training_cost(lengths: list[int], cfg: TrainConfig) -> dict[str, int]:
 
 
 def plan_dataset(tasks: list[Task], config: TransductionConfig, tokenizer: Any, context: int,
-                 n_params: float, hw: Hardware) -> dict[str, Any]:
+                 n_params: float, hw: Hardware, shape: ModelShape | None = None) -> dict[str, Any]:
     """{"tasks": {task_id: record}, "totals": {...}} for every task."""
     fmt = get_format(config.data.format)
     counter = TokenCounter(tokenizer)
     sizes = AnswerSizes(fmt, counter)
-    records = {t.id: plan_task(t, config, tokenizer, context, n_params, hw, counter, sizes) for t in tasks}
+    records = {t.id: plan_task(t, config, tokenizer, context, n_params, hw, counter, sizes, shape) for t in tasks}
+    heaviest = max(records, key=lambda t: records[t]["train_memory_gib"], default=None)
     sums = {k: sum(r[k] for r in records.values())
             for k in ("ttt_examples", "leave_one_out", "leave_two_out", "augmented", "train_steps", "train_tokens",
                       "train_padded_tokens", "queries",
@@ -172,6 +166,8 @@ def plan_dataset(tasks: list[Task], config: TransductionConfig, tokenizer: Any, 
         "tasks_with_fewer_demos": sorted(t for t, r in records.items() if r["fewer_demos"]),
         "tasks_without_prompt": sorted(t for t, r in records.items() if r["unanswerable_tests"]),
         "min_answer_budget": min((r["answer_budget"] for r in records.values()), default=0),
+        "max_train_memory_gib": records[heaviest]["train_memory_gib"] if heaviest else 0.0,
+        "max_train_memory_task": heaviest, "activation_checkpointing": config.train.activation_checkpointing,
         "model_params": n_params, "hardware": hw.name, "peak_tflops": hw.peak_tflops, "mfu": hw.mfu,
         "context": context,
     }
@@ -192,6 +188,8 @@ def format_plan(plan: dict[str, Any], top: int = 15) -> str:
         f"smallest answer budget {t['min_answer_budget']} tokens (a 30x30 answer: {plan_bound(plan)}); "
         f"tasks without any prompt: {len(t['tasks_without_prompt'])} {' '.join(t['tasks_without_prompt'])}",
         f"FLOPs: training {t['train_flops']:.3e} (6N, LoRA upper bound), inference {t['infer_flops']:.3e} (2N)",
+        f"peak training memory (estimate, transduction.memory): {t['max_train_memory_gib']:.1f} GiB on task "
+        f"{t['max_train_memory_task']} (activation checkpointing {'on' if t['activation_checkpointing'] else 'off'})",
         f"{t['hardware']} at {t['peak_tflops']:.0f} TFLOP/s peak, MFU {t['mfu']:.2f}: "
         f"{t['gpu_seconds']:,.0f} GPU-seconds = {t['gpu_hours']:.1f} GPU-hours",
         f"tasks at risk (a test input with no query, or a budget under its plausible answer): "

@@ -201,6 +201,8 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
         losses = list(resume.losses)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16_autocast(cfg, device)
                 else contextlib.nullcontext())
+    if cfg.activation_checkpointing:  # non-reentrant: works with frozen inputs (LoRA) without extra hooks
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     for batch_idx in batches[len(losses):]:
         batch = collate([examples[i] for i in batch_idx], pad_id, device)
@@ -217,6 +219,8 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
             on_step(len(losses), losses[-1])
         if checkpoint is not None:
             checkpoint(Resume(len(losses), losses, opt.state_dict(), sched.state_dict()))
+    if cfg.activation_checkpointing:
+        model.gradient_checkpointing_disable()
     model.eval()
     return losses, plan.total
 

@@ -61,6 +61,8 @@ def test_transduce_command(tiny_model_dir, tmp_path, capsys):
     assert all(p.transform in ("identity", "rot90") for p in res.predictions)
     assert (out / "adapters" / "6150a2bd" / "adapter_config.json").is_file()
     assert json.loads((out / "score.json").read_text())["tasks"] == 2
+    contamination = json.loads((out / "contamination.json").read_text())  # a model without provenance: unknown
+    assert contamination["provenance"] is None and contamination["tasks"] == {} and contamination["n_evaluated"] == 2
     assert main(argv) == 0  # resume: every result reused
     assert "(2 reused)" in capsys.readouterr().out
     assert main([*argv[:-len(TINY)], *TINY[:-2], "--set", "lora.rank=3", "--device", "cpu"]) == 2

@@ -149,3 +149,14 @@ def test_resume_after_kill_9_gives_the_same_weights(tiny_model_dir, tiny_config,
     assert resumed.resumed_from >= 4 and resumed.losses == full.losses
     a, b = _weights(tmp_path / "a"), _weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_progress_lines_give_loss_speed_and_eta():
+    from transduction.checkpoint import Progress
+
+    lines = []
+    progress = Progress(total=5, step_tokens=[10] * 5, start_step=1, log=lines.append, every=2)
+    for step, loss in ((2, 1.0), (3, 3.0), (4, 1.0), (5, 2.0)):
+        progress(step, loss)
+    assert [line.split(" loss")[0] for line in lines] == ["step 2/5", "step 4/5", "step 5/5"]
+    assert " loss 2.0000 " in lines[1] and "tok/s" in lines[0] and "ETA" in lines[0] and lines[-1].endswith("ETA 0m00s")

@@ -121,3 +121,29 @@ def test_plan_training_figures_follow_the_schedule(arc1, embedded_tokenizer):
     assert rec["train_flops"] == 6.0 * 1.35e8 * rec["train_padded_tokens"]
     again = plan_task(arc1[0].tasks["6150a2bd"], cfg, embedded_tokenizer, 8192, 1.35e8, Hardware())
     assert again == rec  # keyed by value: the same figures every time
+
+
+def test_memory_estimate_of_the_paper_presets():
+    """transduction.memory: paper-8b's adapter has 298M parameters (marc's released adapters are 596 MB in
+    bf16); an 8192-token batch of 2 needs activation checkpointing to fit an 80 GB GPU."""
+    from transduction.config import replace
+    from transduction.memory import lora_params, model_shape, training_memory_gib
+
+    cfg = preset("paper-8b")
+    shape = model_shape(cfg.model)
+    assert round(shape.params / 1e9, 2) == 8.03 and lora_params(shape, cfg.lora) == 297_959_424
+    assert cfg.train.activation_checkpointing
+    with_ckpt = training_memory_gib(shape, cfg.lora, cfg.train, 8192)
+    without = training_memory_gib(shape, cfg.lora, replace(cfg, train={"activation_checkpointing": False}).train, 8192)
+    assert with_ckpt < 75 < without
+    assert model_shape("smollm2-135m-arc") == model_shape("smollm2-135m")
+    assert model_shape("no/such-model") is None
+
+
+def test_plan_records_memory_with_a_shape(arc1, llama3_tokenizer):
+    from transduction.memory import model_shape
+
+    cfg = preset("paper-8b")
+    tasks = [arc1[1].tasks["00576224"]]
+    plan = plan_dataset(tasks, cfg, llama3_tokenizer, 8192, 8.03e9, Hardware(), model_shape(cfg.model))
+    assert plan["tasks"]["00576224"]["train_memory_gib"] > 16 and plan["totals"]["max_train_memory_task"] == "00576224"

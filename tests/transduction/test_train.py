@@ -60,6 +60,20 @@ def test_fit_lowers_the_loss(tiny_tm):
         fit(tiny_tm.model, [], TrainConfig(), 0, tiny_tm.pad_id)
 
 
+def test_activation_checkpointing_gives_the_same_training(tiny_tm):
+    """Recomputing layers in the backward pass (the paper presets) changes memory, not the result."""
+    tok = tiny_tm.tokenizer
+    ids = tuple(tok("input:\n12\noutput:\n21")["input_ids"])
+    examples = [TokenizedExample(ids, ids)] * 4
+    runs = []
+    for checkpointing in (False, True):
+        reset_lora(tiny_tm.model, 0)
+        cfg = TrainConfig(lr=1e-2, epochs=1, batch_size=2, activation_checkpointing=checkpointing)
+        runs.append(fit(tiny_tm.model, examples, cfg, seed=0, pad_id=tiny_tm.pad_id)[0])
+    assert runs[0] == pytest.approx(runs[1], rel=1e-5)
+    assert not tiny_tm.model.base_model.model.is_gradient_checkpointing  # switched off again for inference
+
+
 def test_resume_reuses_saved_adapter(tiny_tm, flip_task, tiny_config, tmp_path):
     cfg = tiny_config(train={"lr": 1e-2})
     rec = run_ttt(flip_task, tiny_tm, cfg, tmp_path)
