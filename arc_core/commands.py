@@ -133,23 +133,26 @@ def _score_run(args: argparse.Namespace) -> int:
 
 # ---- overlap -----------------------------------------------------------------------------------
 def _overlap_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("a", help="reference dataset (name or path), e.g. arc2/training")
+    parser.add_argument("a", help="reference dataset (name or path), e.g. arc2/training, or a fine-tuned model "
+                        "directory (its training_provenance.json: training datasets and re-ARC generator ids)")
     parser.add_argument("b", help="dataset whose tasks are looked up in A, e.g. arc1/evaluation")
     parser.add_argument("--json", action="store_true", help='print {"overlap": [...], "by_id": n, "by_content": n}')
 
 
 def _overlap_run(args: argparse.Namespace) -> int:
-    from arc_core.overlap import overlap_report
+    from arc_core.overlap import load_reference, overlap_report
 
-    a, b = load_dataset(args.a), load_dataset(args.b)
-    report = overlap_report([a.tasks[t] for t in a.ids()], [b.tasks[t] for t in b.ids()])
+    a, trained, what = load_reference(args.a)
+    b = load_dataset(args.b)
+    report = overlap_report(a, [b.tasks[t] for t in b.ids()], trained)
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{len(report['overlap'])} of {len(b.tasks)} tasks of {args.b} found in {args.a}: "
-              f"{report['by_id']} by id, {report['by_content']} by grid content")
+        print(f"{len(report['overlap'])} of {len(b.tasks)} tasks of {args.b} found in {what}: "
+              f"{report['by_id']} by id, {report['by_content']} by grid content"
+              + (f", {report['by_provenance']} by training provenance" if trained else ""))
         for tid in report["overlap"]:
-            print(tid)
+            print(tid, "", report["why"][tid])
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`arc-hybrid models`: where the embedded model lives, whether its cache is built; build it.
+"""`arc-hybrid models`: the embedded models (GGUF bases and shipped base + adapter models), where their
+files are and whether their caches are built; build them.
 `arc-hybrid doctor`: import each backend's stack and say in one line what is broken and how to fix it."""
 from __future__ import annotations
 
@@ -6,30 +7,44 @@ import argparse
 import json
 
 from arc_core.cli import Command
-from arc_lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, cache_state, resolve_model
+from arc_lm.merged import EMBEDDED_ADAPTERS, merged_state
+from arc_lm.models import EMBEDDED_MODELS, cache_state, resolve_model
+
+KNOWN = sorted({*EMBEDDED_MODELS, *EMBEDDED_ADAPTERS})
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", default=DEFAULT_MODEL, choices=sorted(EMBEDDED_MODELS), help="embedded model to show")
-    p.add_argument("--build", action="store_true", help="de-quantise the GGUF into the cache now (~30 s once)")
+    p.add_argument("--name", choices=KNOWN, help="one embedded model to show (default: list them all)")
+    p.add_argument("--build", action="store_true", help="build the cache of --name (default: of every embedded "
+                   "model) now: de-quantise a GGUF (~30 s once), merge an adapter into its base (~10 s once)")
     p.add_argument("--resolve", metavar="MODEL", help="print the local HF directory for MODEL (name, path or hub id)")
     p.add_argument("--json", action="store_true", help="print the state as JSON")
+
+
+def _state(name: str) -> dict:
+    return merged_state(name) if name in EMBEDDED_ADAPTERS else {"kind": "embedded GGUF", **cache_state(name)}
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.resolve:
         print(resolve_model(args.resolve))
         return 0
+    names = [args.name] if args.name else KNOWN
     if args.build:
-        resolve_model(args.name)
-    state = cache_state(args.name)
+        for name in names:
+            resolve_model(name)
+    states = [_state(n) for n in names]
     if args.json:
-        print(json.dumps(state, indent=2))
+        print(json.dumps(states[0] if args.name else {"models": states}, indent=2))
         return 0
-    for key, value in state.items():
-        print(f"{key:16s} {value}")
-    if not state["model_cached"]:
-        print(f"(run `arc-hybrid models --build` to de-quantise {args.name} once)")
+    for state in states:
+        if not args.name:
+            print(f"{state['name']:18s} {state['kind']:30s} {'cached' if state['model_cached'] else 'not built yet'}")
+            continue
+        for key, value in state.items():
+            print(f"{key:16s} {value}")
+    if any(not st["model_cached"] for st in states):
+        print("(`arc-hybrid models --build [--name NAME]` builds the caches once; first use does it too)")
     return 0
 
 

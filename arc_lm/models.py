@@ -6,7 +6,10 @@ A model is named by one of
   once with transformers' GGUF support (~30 s) and cached as an ordinary safetensors directory in
   the user cache (see `arc_lm.cache`), with no quantisation entry in its config so that vLLM loads
   it too. The tokenizer is cached separately, so loading it alone takes well under a second;
-- a local directory in Hugging Face format (has `config.json`);
+- an embedded adapter model (`smollm2-135m-arc`): an embedded base plus a LoRA adapter shipped in
+  this package, merged once and cached (arc_lm.merged);
+- a local directory in Hugging Face format (has `config.json`), or a peft adapter directory
+  (`adapter_config.json` naming its base), merged once and cached like the embedded adapter;
 - a local `.gguf` file (de-quantised and cached like the embedded one);
 - a Hugging Face hub id (`owner/name`), downloaded with `huggingface_hub` where the user has hub
   access; with `HF_HUB_OFFLINE=1` this is a clear error instead. Tests never touch the hub.
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from arc_lm.cache import atomic_dir, cache_root, is_complete
+from arc_lm.merged import EMBEDDED_ADAPTERS, adapter_base, embedded_adapter_dir, is_adapter_dir, merged_model_dir
 
 CACHE_FORMAT = "v1"  # bump when the layout of cached model directories changes
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -169,7 +173,11 @@ def resolve_model(name: str | os.PathLike[str]) -> Path:
     name = os.fspath(name)
     if name in EMBEDDED_MODELS:
         return dequantise_gguf(embedded_gguf_path(name))
+    if name in EMBEDDED_ADAPTERS:
+        return merged_model_dir(embedded_adapter_dir(name), resolve_model, name)
     path = Path(name).expanduser()
+    if is_adapter_dir(path):
+        return merged_model_dir(path, resolve_model)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(f"model directory {path} has no config.json (not a Hugging Face model directory)")
@@ -180,9 +188,10 @@ def resolve_model(name: str | os.PathLike[str]) -> Path:
         return dequantise_gguf(path)
     if _HUB_ID.match(name) and not name.startswith("."):
         return _download_hub(name)
+    known = {**EMBEDDED_MODELS, **EMBEDDED_ADAPTERS}
     raise ModelNotFoundError(
-        f"model {name!r} not found: not an embedded model ({', '.join(EMBEDDED_MODELS)})"
-        f"{_did_you_mean(name, EMBEDDED_MODELS)}, not an existing directory or .gguf file, "
+        f"model {name!r} not found: not an embedded model ({', '.join(known)})"
+        f"{_did_you_mean(name, known)}, not an existing directory or .gguf file, "
         "and not a Hugging Face hub id of the form owner/name"
     )
 
@@ -195,6 +204,10 @@ def load_tokenizer(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL) -> Any:
     from arc_lm.encoding import ensure_dateless_template
 
     name = os.fspath(name_or_path)
+    if name in EMBEDDED_ADAPTERS:  # the base's tokenizer: no merge needed to read it
+        return load_tokenizer(adapter_base(embedded_adapter_dir(name)))
+    if is_adapter_dir(Path(name).expanduser()):
+        return load_tokenizer(adapter_base(Path(name).expanduser()))
     if name in EMBEDDED_MODELS:
         path = tokenizer_from_gguf(embedded_gguf_path(name))
     elif name.endswith(".gguf") and Path(name).is_file():
@@ -270,7 +283,8 @@ def load_hf_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: 
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=resolve_dtype(dtype, dev))
     model.to(dev)
     model.eval()
-    return model, load_tokenizer(name_or_path if os.fspath(name_or_path) in EMBEDDED_MODELS else path)
+    embedded = os.fspath(name_or_path) in EMBEDDED_MODELS or os.fspath(name_or_path) in EMBEDDED_ADAPTERS
+    return model, load_tokenizer(name_or_path if embedded else path)
 
 
 def cache_state(name: str = DEFAULT_MODEL) -> dict[str, Any]:

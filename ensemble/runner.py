@@ -180,11 +180,9 @@ class _Budget:
             stages_left.discard("infer")  # skipped with it, or not run (what it needs failed)
         cost = self.plan.costs.get(result.task_id)
         out = (result.output.result or {}) if result.output is not None else {}
-        if status is StageStatus.DONE and cost is not None and result.stage == "train" and out.get("train"):
-            tr = out["train"]
-            per_example = tr["n_tokens"] / max(1, tr["n_examples"])
-            self.plan.observe("train", result.seconds, per_example * self.cfg.transduction.train.batch_size
-                              * len(tr["losses"]))
+        if status is StageStatus.DONE and cost is not None and result.stage == "train" and out.get("train") \
+                and cost.steps:  # the planned tokens of the steps it took
+            self.plan.observe("train", result.seconds, cost.train_tokens * len(out["train"]["losses"]) / cost.steps)
         elif status is StageStatus.DONE and cost is not None and result.stage == "infer" and cost.queries:
             ran = ((out.get("data") or {}).get("inference") or {}).get("queries", 0)
             self.plan.observe("infer", result.seconds, cost.infer_tokens * ran / cost.queries)

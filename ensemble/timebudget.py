@@ -80,7 +80,7 @@ class BudgetConfig:
 class TaskCost:
     """What a task's transduction is planned to cost, in work units measured rates turn into seconds."""
 
-    train_tokens: float   # tokens through the model in training (planned steps x batch x mean length)
+    train_tokens: float   # tokens through the model in training (its planned steps' padded batches)
     infer_tokens: float   # prompt + plausible answer tokens over its inference queries
     steps: int            # planned optimiser steps
     transforms: int       # inference transforms queried
@@ -197,11 +197,11 @@ class TimeBudget:
 
 
 def task_costs(tasks: list[Any], config: Any) -> dict[str, TaskCost]:
-    """Every task's planned transduction cost (`transduction.plan`, no weights loaded)."""
+    """Every task's planned transduction cost (`transduction.plan`, no weights loaded): the padded
+    tokens of its planned optimiser steps, and its inference queries' prompt + plausible answer tokens."""
     from transduction.budget import AnswerSizes, TokenCounter, context_length
     from transduction.formats import get_format
     from transduction.plan import Hardware, local_model_config, plan_task, plan_tokenizer
-    from transduction.train import planned_steps
 
     tokenizer, _ = plan_tokenizer(config.model)
     context = config.infer.context or context_length(config.infer, local_model_config(config.model), tokenizer)
@@ -211,9 +211,7 @@ def task_costs(tasks: list[Any], config: Any) -> dict[str, TaskCost]:
     out = {}
     for t in tasks:
         r = plan_task(t, config, tokenizer, context, 1.0, Hardware(), counter, sizes)
-        n = r["ttt_examples"]
-        steps = planned_steps(n, config.train) if n and config.train.mode == "per-task" else 0
-        mean_len = r["train_tokens"] / (config.train.epochs * n) if n else 0.0
-        out[t.id] = TaskCost(mean_len * config.train.batch_size * steps, float(r["infer_tokens"]), steps,
+        steps = r["train_steps"] if config.train.mode == "per-task" else 0
+        out[t.id] = TaskCost(float(r["train_padded_tokens"]) if steps else 0.0, float(r["infer_tokens"]), steps,
                              len(config.infer.transforms), int(r["queries"]))
     return out

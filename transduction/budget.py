@@ -3,13 +3,17 @@
 The budget of a query is what the largest possible answer (a 30x30 grid) needs in the query's
 format with this tokenizer: the answer text rendered for the worst-case cell pattern, tokenised,
 plus one end token (EOS or end-of-turn). It is capped by `context - prompt` and by the optional
-speed cap `infer.max_new_tokens`. A query *fits* when `context - prompt` still holds its longest
-plausible answer: the worst-case rendering of the largest shape the prompt suggests (demo outputs,
-the query input, and a consistent output/input size ratio applied to the query input; every
-dihedral transform of the prompt is already applied). Queries that do not fit are dropped with a
-reason; when no leave-one-out identity prompt of a test input fits, leave-two-out prompts are
-added as a fallback, as the TTT paper's code does (ekinakyurek/marc, predict.py). All of it is
-recorded (`QueryPlan`).
+speed cap `infer.max_new_tokens`. A query *fits* when `context - prompt` holds its full budget (a
+30x30 answer, or the speed cap) and its longest plausible answer: the worst-case rendering of the
+largest shape the prompt suggests (demo outputs, the query input, and a consistent output/input
+size ratio applied to the query input; every dihedral transform of the prompt is already applied).
+The plausible shape is a guess, so it never lowers a budget: every query that runs can write any
+ARC answer. Queries that do not fit are dropped with a reason; when no identity prompt of a test
+input fits, prompts with fewer demonstrations are added, one level at a time: leave-two-out first,
+as the TTT paper's code does (ekinakyurek/marc, predict.py), then (beyond marc, which gives such a
+task no answer) leave-three-out and so on down to a single demonstration (transduction.queries).
+The plan records how many demonstrations each such test input's prompts kept (`fewer_demos`). All
+of it is recorded (`QueryPlan`).
 
 `TokenCounter` counts tokens exactly and fast by caching per line: the byte-level BPE
 pre-tokenizers of Llama-3 and SmolLM2 never join a newline with the text after it, so a text's
@@ -144,7 +148,7 @@ class Dropped:
     query: Any
     prompt_tokens: int
     plausible: int
-    reason: str                # "context": prompt + plausible answer exceed the context
+    reason: str                # "context": prompt + full budget (or plausible answer) exceed the context
 
 
 @dataclass
@@ -155,7 +159,9 @@ class QueryPlan:
     bound: int                                        # worst-case 30x30 answer tokens
     fitted: list[Fitted] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
-    fallbacks: int = 0                                # leave-two-out queries added
+    fallbacks: int = 0                                # queries added with fewer demonstrations
+    fewer_demos: dict[int, int] = field(default_factory=dict)  # test input -> demonstrations its
+                                                      # fallback prompts show (absent: no fallback)
     unanswerable: list[int] = field(default_factory=list)  # test inputs with no query at all
 
     @property
@@ -172,6 +178,7 @@ class QueryPlan:
             reasons[d.reason] = reasons.get(d.reason, 0) + 1
         return {"queries": len(self.fitted), "dropped": len(self.dropped), "drop_reasons": reasons,
                 "fallbacks": self.fallbacks, "unanswerable_tests": list(self.unanswerable),
+                "fewer_demos": {str(k): v for k, v in self.fewer_demos.items()},
                 "context": self.context, "answer_bound": self.bound,
                 "min_budget": min(self.budgets, default=0),
                 "max_prompt_tokens": max((f.prompt_tokens for f in self.fitted), default=0)}
@@ -200,17 +207,22 @@ def answer_budget(bound: int, cfg: InferConfig, room: int | None = None) -> int:
 
 def fit_queries(task: Task, queries: Sequence[Any], fmt: Format, counter: TokenCounter, sizes: AnswerSizes,
                 cfg: InferConfig, context: int) -> QueryPlan:
-    """Budgets for `queries`; drops what cannot fit; adds leave-two-out fallbacks where needed."""
+    """Budgets for `queries`; drops what cannot fit; adds prompts with fewer demonstrations where
+    no identity prompt of a test input fits (see the module docstring)."""
     plan = QueryPlan(context, sizes.bound)
     _fit_into(plan, queries, fmt, counter, sizes, cfg, context)
+    k = len(task.train)
     for ti in range(task.n_test):
-        if any(f.query.test_index == ti and f.query.transform == "identity" for f in plan.fitted):
-            continue
-        if len(task.train) >= 2:
+        leave = 1
+        while leave + 1 < k and not any(f.query.test_index == ti and f.query.transform == "identity"
+                                         for f in plan.fitted):
+            leave += 1
             before = len(plan.fitted)
-            extra = [q for q in build_queries(task, cfg, leave=2) if q.test_index == ti]
+            extra = [q for q in build_queries(task, cfg, leave=leave) if q.test_index == ti]
             _fit_into(plan, extra, fmt, counter, sizes, cfg, context)
             plan.fallbacks += len(plan.fitted) - before
+            if len(plan.fitted) > before:
+                plan.fewer_demos[ti] = k - leave
         if not any(f.query.test_index == ti for f in plan.fitted):
             plan.unanswerable.append(ti)
     return plan
@@ -218,12 +230,13 @@ def fit_queries(task: Task, queries: Sequence[Any], fmt: Format, counter: TokenC
 
 def _fit_into(plan: QueryPlan, queries: Sequence[Any], fmt: Format, counter: TokenCounter, sizes: AnswerSizes,
               cfg: InferConfig, context: int) -> None:
+    full = answer_budget(sizes.bound, cfg)
     for q in queries:
         enc = fmt.encode(q.pseudo_task, counter.tokenizer)
         prompt = counter.count(enc.text[:enc.prompt_end])
         plausible = sizes.tokens(*plausible_shape(q.pseudo_task))
         room = context - prompt
-        if room < plausible:
+        if room < max(plausible, full):
             plan.dropped.append(Dropped(q, prompt, plausible, "context"))
             continue
         plan.fitted.append(Fitted(q, prompt, plausible, answer_budget(sizes.bound, cfg, room)))

@@ -27,9 +27,11 @@ def _config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> N
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:N]")
 
 
-def build_configs(args: argparse.Namespace) -> tuple[TransductionConfig, LMConfig]:
-    """The transduction config and the LM settings (the `lm` table / `lm.*` keys; see transduction.serving)."""
-    overrides = merge(load_config_file(args.config) if args.config else {}, parse_overrides(args.set))
+def build_configs(args: argparse.Namespace, defaults: dict | None = None) -> tuple[TransductionConfig, LMConfig]:
+    """The transduction config and the LM settings (the `lm` table / `lm.*` keys; see transduction.serving).
+    `defaults` (nested) sit between the preset and the user's --config / --set."""
+    overrides = merge(defaults or {}, merge(load_config_file(args.config) if args.config else {},
+                                            parse_overrides(args.set)))
     lm_overrides = overrides.pop("lm", {})
     if "model" in lm_overrides:
         raise ValueError("transduce takes the model from `model` (the adapters' base), not lm.model; "
@@ -40,13 +42,23 @@ def build_configs(args: argparse.Namespace) -> tuple[TransductionConfig, LMConfi
     return config, lm
 
 
-def build_config(args: argparse.Namespace) -> TransductionConfig:
+def build_config(args: argparse.Namespace, defaults: dict | None = None) -> TransductionConfig:
     """The transduction config alone (commands that only train, like finetune)."""
-    return build_configs(args)[0]
+    return build_configs(args, defaults)[0]
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _warn_contamination(model: str, task_ids: list[str]):
+    """Print the contamination warning of evaluating `model` on `task_ids` (transduction.provenance)."""
+    from transduction.provenance import contamination
+
+    report = contamination(model, task_ids)
+    if report.warning():
+        _log(report.warning())
+    return report
 
 
 # ---- transduce ---------------------------------------------------------------------------------
@@ -65,6 +77,9 @@ def _transduce_run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
     if len(dataset) == 0:
         raise ValueError(f"no tasks selected from {args.dataset}")
+    from transduction.provenance import write_report
+
+    write_report(args.out, _warn_contamination(config.model, dataset.ids()))
     summary = transduce_dataset(dataset, config, args.out, device=args.device, log=_log, lm=lm)
     print(f"{summary.n_tasks} task(s) ({summary.n_reused} reused); submission: {summary.submission}")
     if summary.score is not None:
@@ -75,35 +90,88 @@ def _transduce_run(args: argparse.Namespace) -> int:
 # ---- finetune ----------------------------------------------------------------------------------
 def _finetune_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", required=True,
-                        help="comma-separated training dataset names or paths, e.g. arc1/training")
+                        help="comma-separated training sources: dataset names or paths (e.g. arc1/training), "
+                        "rearc:N (N re-ARC tasks in all, spread over the generators) or rearc:each=N (N per generator)")
     parser.add_argument("--eval-dataset", default="arc1/evaluation",
                         help="the evaluation set that must not overlap the training data (default arc1/evaluation)")
     parser.add_argument("--allow-overlap", action="store_true",
-                        help="train even when training tasks share ids or grids with the evaluation set")
+                        help="train even when training tasks share ids or grids with the evaluation set, or a re-ARC "
+                        "generator is named after an evaluation task (recorded in the provenance)")
     parser.add_argument("--limit", type=int, help="use only the first N tasks of each training dataset")
+    parser.add_argument("--recipe", default="marc", help="TTT data recipe of the examples (default marc, the paper's; "
+                        "--set data.recipe=... overrides)")
+    parser.add_argument("--examples-per-task", type=int,
+                        help="pseudo-tasks per training task (sets data.max_examples; default: the preset's)")
     parser.add_argument("--method", choices=("lora", "full"), default="lora",
-                        help="lora: train an adapter and merge it into the weights; full: all weights")
-    parser.add_argument("--out", required=True, help="output Hugging Face model directory")
+                        help="lora: train an adapter (saved in OUT/adapter, merged into OUT unless --no-merge); "
+                        "full: all weights")
+    parser.add_argument("--no-merge", action="store_true", help="lora: write only the adapter, not the merged model")
+    parser.add_argument("--adapter-dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                        help="dtype of the saved adapter weights (float16 halves its size)")
+    parser.add_argument("--checkpoint-every", type=int, default=50,
+                        help="optimiser steps between checkpoints (0: none); rerun the command to resume")
+    parser.add_argument("--log-every", type=int, default=10, help="optimiser steps between progress lines")
+    group = parser.add_argument_group("re-ARC filters (rearc:N sources)")
+    group.add_argument("--rearc-max-side", type=int, default=30, help="largest grid side (default 30)")
+    group.add_argument("--rearc-demos", default="2-6", help="demonstrations per task, MIN-MAX (default 2-6)")
+    group.add_argument("--rearc-difficulty", help="LB,UB in [0, 1] handed to the generators "
+                       "(default 0,max_side/30)")
+    group.add_argument("--rearc-include", default="", help="comma-separated generator ids to use (default all)")
+    group.add_argument("--rearc-exclude", default="", help="comma-separated generator ids never to use")
+    group.add_argument("--rearc-seed", type=int, default=0, help="seed of the drawn tasks (default 0)")
+    parser.add_argument("--out", required=True, help="output directory (rerunning resumes an interrupted run)")
     _config_arguments(parser, "cpu-small")
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _rearc_source(name: str, args: argparse.Namespace):
+    from transduction.finetune import TrainingData
+    from transduction.rearc import ReArcSpec, generate
+
+    try:
+        lo, hi = (int(x) for x in args.rearc_demos.split("-"))
+        difficulty = tuple(float(x) for x in args.rearc_difficulty.split(",")) if args.rearc_difficulty else None
+    except ValueError as e:
+        raise ValueError(f"--rearc-demos takes MIN-MAX and --rearc-difficulty LB,UB ({e})") from e
+    if difficulty is not None and len(difficulty) != 2:
+        raise ValueError(f"--rearc-difficulty takes LB,UB, got {args.rearc_difficulty!r}")
+    spec = ReArcSpec.parse(name, demos=(lo, hi), max_side=args.rearc_max_side, difficulty=difficulty,
+                           include=_ids(args.rearc_include), exclude=_ids(args.rearc_exclude), seed=args.rearc_seed)
+    drawn = generate(spec)
+    _log(f"{name}: {len(drawn.dataset)} tasks from {len(drawn.generators)} generators "
+         f"({drawn.stats.draws} draws; rejected {dict(drawn.stats.rejected)}; "
+         f"{sum(drawn.stats.skipped_tasks.values())} tasks skipped)")
+    return TrainingData(tuple(drawn.dataset.tasks[t] for t in drawn.dataset.ids()), drawn.source())
 
 
 def _finetune_run(args: argparse.Namespace) -> int:
     from arc_core.datasets import load_dataset
-    from transduction.finetune import finetune
+    from transduction.finetune import FinetuneConfig, TrainingData, finetune
 
-    config = build_config(args)
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    defaults = {"data": {"recipe": args.recipe,
+                         **({"max_examples": args.examples_per_task} if args.examples_per_task else {})}}
+    config = build_config(args, defaults)
+    names = _ids(args.datasets)
     if not names:
         raise ValueError("--datasets is empty")
-    train = []
+    sources = []
     for name in names:
+        if name.startswith("rearc:"):
+            sources.append(_rearc_source(name, args))
+            continue
         ds = load_dataset(name).select(limit=args.limit)
-        train += [ds.tasks[t] for t in ds.ids()]
+        sources.append(TrainingData.from_dataset(name, [ds.tasks[t] for t in ds.ids()]))
     evaluation = load_dataset(args.eval_dataset)
-    record = finetune(train, [evaluation.tasks[t] for t in evaluation.ids()], config, args.out, args.method,
-                      args.allow_overlap, args.device)
+    ft = FinetuneConfig(args.method, not args.no_merge, args.adapter_dtype, args.checkpoint_every, args.log_every,
+                        args.allow_overlap)
+    record = finetune(sources, [evaluation.tasks[t] for t in evaluation.ids()], config, args.out, ft, args.device,
+                      log=_log)
     print(f"fine-tuned ({record.method}) on {record.n_tasks} tasks, {record.n_examples} examples, "
-          f"{record.n_steps} steps, final loss {record.losses[-1]:.4f}, {record.seconds:.0f}s -> {record.out_dir}")
+          f"{record.n_steps} steps, final loss {record.losses[-1]:.4f}, {record.seconds:.0f}s "
+          f"({record.tokens_per_second:.0f} tok/s) -> {record.out_dir}")
     return 0
 
 
@@ -140,11 +208,13 @@ def _plan_run(args: argparse.Namespace) -> int:
     dims = model_dims(config.model)
     ds = load_dataset(args.dataset).select(parse_task_ids(args.tasks), args.limit)
     ids = ds.ids()
+    report = _warn_contamination(config.model, ids)
     tokenizer, source = plan_tokenizer(config.model, args.tokenizer)
     context = context_length(config.infer, local_model_config(config.model), tokenizer)
     plan = plan_dataset([ds.tasks[t] for t in ids], config, tokenizer, context, dims.n_params,
                         Hardware(gpu.peak_tflops, gpu.mfu, gpu.name))
-    plan["totals"].update(preset=args.preset, dataset=args.dataset, tokenizer=source, model=config.model)
+    plan["totals"].update(preset=args.preset, dataset=args.dataset, tokenizer=source, model=config.model,
+                          contaminated=report.tasks, provenance=report.provenance)
     v = lm.vllm
     plan["memory"] = memory_plan(plan, dims, config, gpu, lm.backend, v.max_loras, v.max_lora_rank,
                                  v.gpu_memory_utilization or 0.9)
@@ -160,6 +230,6 @@ COMMANDS = (
     Command("plan", "what a transduction preset will do on a dataset, without loading weights: TTT examples, "
             "tokens, prompts vs context, answer budgets, dropped queries, FLOPs, GPU time and peak GPU memory against "
             "--gpu", _plan_args, _plan_run),
-    Command("finetune", "fine-tune a base model on ARC tasks in the TTT format (refuses overlap with the "
-            "evaluation set)", _finetune_args, _finetune_run),
+    Command("finetune", "fine-tune a base model on ARC tasks or re-ARC tasks in the TTT format (LoRA or full; "
+            "resumable; records its provenance; refuses overlap with the evaluation set)", _finetune_args, _finetune_run),
 )

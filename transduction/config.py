@@ -205,7 +205,7 @@ _LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 _PAPER: dict[str, Any] = {
     "data": {"recipe": "marc", "max_examples": 250, "max_tokens": 8192},
     "lora": {"rank": 128, "alpha": 16.0},
-    "train": {"epochs": 2, "batch_size": 2},
+    "train": {"epochs": 2, "batch_size": 2, "gradient_checkpointing": True},  # marc's configs checkpoint too
     "infer": {"context": 8192},
 }
 PRESETS: dict[str, dict[str, Any]] = {

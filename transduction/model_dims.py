@@ -92,7 +92,14 @@ KNOWN_DIMS: dict[str, ModelDims] = {
 
 
 def model_dims(model: str) -> ModelDims:
-    """Dimensions from `model`'s local config.json, else from `KNOWN_DIMS`."""
+    """Dimensions from `model`'s local config.json, else from `KNOWN_DIMS`; an adapter model (an
+    embedded one such as smollm2-135m-arc, or a peft adapter directory) has its base model's."""
+    from arc_lm.merged import EMBEDDED_ADAPTERS, adapter_base, embedded_adapter_dir, is_adapter_dir
+
+    if model in EMBEDDED_ADAPTERS:
+        return model_dims(adapter_base(embedded_adapter_dir(model)))
+    if is_adapter_dir(Path(model)):
+        return model_dims(adapter_base(Path(model)))
     cfg_path = Path(model) / "config.json"
     if cfg_path.is_file():
         return ModelDims.from_config(json.loads(cfg_path.read_text()), str(cfg_path))

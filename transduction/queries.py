@@ -4,7 +4,8 @@ Per test input, as in the released TTT code: the leave-one-out subsets of the de
 of them when K = 1; with `infer.query_demos = "all"` the one full set), each in its original order
 plus `permutations` random orders (deduplicated), form the identity pool; every other transform in
 `infer.transforms` takes `per_transform` prompts drawn from that pool, with all grids transformed.
-The real test input is always the query; `leave=2` builds the leave-two-out fallback set. Draws come
+The real test input is always the query; `leave=n` builds the leave-n-out fallback sets (for n >= 3
+only the K smallest subsets; at least one demonstration always stays). Draws come
 from a generator seeded by (seed, task id). Only `Task` objects are read: test outputs never reach a
 prompt. Budgets (transduction.budget) and generation (transduction.predict) build on this module.
 """
@@ -37,16 +38,26 @@ class Query:
 
 
 
-def _subsets(k: int, leave: int = 1) -> list[tuple[int, ...]]:
-    """Demonstration subsets without `leave` of them (all of them when K = 1)."""
+def _subsets(task: Task, leave: int = 1) -> list[tuple[int, ...]]:
+    """Demonstration subsets without `leave` of them (all of them when K = 1). Past leave-two-out
+    (marc's last fallback) only the K subsets with the fewest cells are kept (ties: index order), so
+    a deep fallback asks as many prompts as leave-one-out would, the smallest ones."""
+    k = len(task.train)
     if k == 1:
         return [(0,)]
-    return [tuple(j for j in range(k) if j not in out) for out in itertools.combinations(range(k), leave)]
+    if not 1 <= leave < k:
+        raise ValueError(f"task {task.id}: cannot leave {leave} of {k} demonstrations out (at least one must stay)")
+    subsets = [tuple(j for j in range(k) if j not in out) for out in itertools.combinations(range(k), leave)]
+    if leave >= 3:
+        size = [p.input.height * p.input.width + p.output.height * p.output.width for p in task.train]
+        subsets = sorted(subsets, key=lambda s: (sum(size[j] for j in s), s))[:k]
+    return subsets
 
 
 def build_queries(task: Task, cfg: InferConfig, leave: int = 1) -> list[Query]:
     """All inference prompts of a task, test input by test input (see the module docstring).
-    `leave=2`: leave-two-out subsets, the fallback when leave-one-out prompts do not fit."""
+    `leave=n` (1 <= n < K): leave-n-out subsets, the fallbacks when prompts with more
+    demonstrations do not fit (transduction.budget)."""
     rng = np.random.default_rng(task_seed(cfg.seed, task.id + ("/infer" if leave == 1 else f"/infer-leave{leave}")))
     queries = []
     for ti, test_input in enumerate(task.test_inputs):
@@ -54,7 +65,7 @@ def build_queries(task: Task, cfg: InferConfig, leave: int = 1) -> list[Query]:
         if cfg.query_demos == "all" and leave == 1:
             subsets = [tuple(range(len(task.train)))]
         else:
-            subsets = _subsets(len(task.train), leave)
+            subsets = _subsets(task, leave)
         for subset in subsets:
             pool.setdefault(subset)
             for _ in range(cfg.permutations):

@@ -6,8 +6,11 @@ sources: "greedy:<transform>" (with "x<n>" when n prompts of that transform gave
 "dfs:<view>" for each view whose search found it.
 
 Rankings (`RANKINGS`; the key is `infer.ranking`):
-- `votes`: the voting rule's order (`infer.voting`, see transduction.voting); DFS-only grids after,
-  by how often they were found, then DFS log-prob.
+- `votes`: the voting rule's order (`infer.voting`, see transduction.voting): every grid of the vote
+  table in the table's order, 0-vote grids included (marc's stage 2 can rank a majority-filler
+  grid that no group listed second: it stays second, so the two attempts submitted are the rule's
+  own whenever they differ); grids only DFS found come after, by how often they were found, then
+  DFS log-prob.
 - `score`: the ARChitects' product of experts: summed log-probability over K augmented views
   (transduction.augscore), highest first.
 - `votes-then-score`: votes, then score.
@@ -17,6 +20,7 @@ Ties always fall back to pool order. Each `Selected` keeps the numbers behind it
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +41,7 @@ class Selected:
     score_sum: float | None        # summed log-prob over the K scoring views
     dfs_logprob: float | None      # best DFS log-prob over views
     sources: tuple[str, ...]
+    table_rank: int | None = None  # position in the vote table's ranking (None: found by DFS only)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": self.grid.to_list(), "sources": list(self.sources)}
@@ -60,6 +65,7 @@ def pool(table: VoteTable, hits: Sequence[DFSHit]) -> list[Grid]:
 def _facts(table: VoteTable, hits: Sequence[DFSHit], grids: Sequence[Grid],
            scores: Sequence[float] | None) -> list[Selected]:
     tally = {t.grid: t for t in table.ranked}
+    rank_of = {t.grid: r for r, t in enumerate(table.ranked)}
     greedy_sources: dict[Grid, list[str]] = {}
     greedy_count: dict[Grid, int] = {}
     for name, gc in table.per_transform.items():
@@ -74,7 +80,7 @@ def _facts(table: VoteTable, hits: Sequence[DFSHit], grids: Sequence[Grid],
         out.append(Selected(g, None, float(tally[g].votes) if g in tally else 0.0,
                             greedy_count.get(g, 0) + len(dfs_sources),
                             None if scores is None else float(scores[i]),
-                            max((h.logprob for h in mine), default=None), sources))
+                            max((h.logprob for h in mine), default=None), sources, rank_of.get(g)))
     return out
 
 
@@ -89,12 +95,13 @@ def _by(value: Callable[[Selected, int], float],
 
 
 def _with_value(s: Selected, value: float) -> Selected:
-    return Selected(s.grid, value, s.votes, s.found, s.score_sum, s.dfs_logprob, s.sources)
+    return dataclasses.replace(s, value=value)
 
 
 def _votes(items: list[Selected], k: int) -> list[Selected]:
-    greedy = [s for s in items if s.votes > 0]
-    dfs_only = [s for s in items if s.votes == 0]
+    """The vote table's order (by `table_rank`, not by votes > 0), then DFS-only grids."""
+    greedy = sorted((s for s in items if s.table_rank is not None), key=lambda s: s.table_rank)
+    dfs_only = [s for s in items if s.table_rank is None]
     dfs_only.sort(key=lambda s: (-s.found, -(s.dfs_logprob or 0.0)))
     return greedy + dfs_only
 

@@ -138,18 +138,60 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def planned_steps(n_examples: int, cfg: TrainConfig) -> int:
-    """Optimiser steps `fit` plans for `n_examples` (epochs, raised by min_steps, capped by max_steps)."""
+@dataclass(frozen=True)
+class Schedule:
+    """How many optimiser steps `fit` takes over `n_examples` examples (min_steps and max_steps included)."""
+
+    steps_per_epoch: int
+    epochs: int
+    total: int
+    warmup: int
+
+
+def schedule(n_examples: int, cfg: TrainConfig) -> Schedule:
+    """`train.epochs` epochs of ceil(n / batch_size) steps, more epochs when `train.min_steps` needs them,
+    at most `train.max_steps` steps (the cosine schedule then spans the capped total)."""
+    if n_examples < 1:
+        raise ValueError("no training examples (all pseudo-tasks were dropped?)")
     steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
-    total = steps_per_epoch * max(cfg.epochs, math.ceil(cfg.min_steps / max(1, steps_per_epoch)))
-    return min(total, cfg.max_steps) if cfg.max_steps else total
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
+    if cfg.max_steps and cfg.max_steps < total:
+        total = cfg.max_steps
+        epochs = math.ceil(total / steps_per_epoch)
+    return Schedule(steps_per_epoch, epochs, total, int(total * cfg.warmup_fraction))
+
+
+def batch_plan(lengths: Sequence[int], cfg: TrainConfig, seed: int) -> list[list[int]]:
+    """Every batch `fit` trains on, in order: each epoch's length batches in a fresh seeded order (a
+    capped schedule takes the first `total` of them, the same as the uncapped run's first ones)."""
+    rng = np.random.default_rng(seed)
+    plan = schedule(len(lengths), cfg)
+    batches = [b for _ in range(plan.epochs) for b in length_batches(lengths, cfg.batch_size, rng)]
+    return batches[:plan.total]
+
+
+@dataclass
+class Resume:
+    """Where an interrupted `fit` stands: steps done, their losses, optimiser and scheduler state
+    (the trainable weights are restored into the model by the caller)."""
+
+    step: int
+    losses: list[float]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
 
 
 def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed: int, pad_id: int,
-        on_step: Callable[[int, float], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None, resume: Resume | None = None,
+        checkpoint: Callable[[Resume], None] | None = None,
         stop: Callable[[], bool] | None = None) -> tuple[list[float], int]:
     """Train the trainable parameters of `model` on `examples`; returns (loss per step, steps planned).
-    Fewer losses than steps: `stop()` said so after the last one."""
+
+    `resume` continues an interrupted run from its state (the same batches follow, as the batch
+    order depends on `seed` only); `checkpoint` is called after every step with the current state
+    (the caller decides when to write it); `stop`, asked after every step, ends training early (a
+    wall-time cap): fewer losses than steps."""
     import contextlib
 
     import torch
@@ -159,39 +201,43 @@ def fit(model: Any, examples: Sequence[TokenizedExample], cfg: TrainConfig, seed
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
     assert params, "fit: nothing to train"
-    rng = np.random.default_rng(seed)
-    lengths = [len(e) for e in examples]
-    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    total = planned_steps(len(examples), cfg)
-    epochs = math.ceil(total / steps_per_epoch)
-    warmup = int(total * cfg.warmup_fraction)
+    plan = schedule(len(examples), cfg)
+    batches = batch_plan([len(e) for e in examples], cfg, seed)
     fused = str(device).startswith("cuda") and all(p.dtype == torch.float32 for p in params)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, warmup, total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, plan.warmup, plan.total))
+    losses: list[float] = []
+    if resume is not None:
+        if not 0 <= resume.step <= plan.total or len(resume.losses) != resume.step:
+            raise ValueError(f"resume state at step {resume.step} ({len(resume.losses)} losses) does not match a "
+                             f"run of {plan.total} steps")
+        opt.load_state_dict(resume.optimizer)
+        sched.load_state_dict(resume.scheduler)
+        losses = list(resume.losses)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16_autocast(cfg, device)
                 else contextlib.nullcontext())
     set_checkpointing(model, cfg.gradient_checkpointing)
     model.train()
-    losses: list[float] = []
-    for _ in range(epochs):
-        for batch_idx in length_batches(lengths, cfg.batch_size, rng):
-            if len(losses) >= total or (losses and stop is not None and stop()):
-                break
-            batch = collate([examples[i] for i in batch_idx], pad_id, device)
-            with autocast:
-                loss = model(**batch).loss
-            loss.backward()
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            if on_step is not None:
-                on_step(len(losses), losses[-1])
+    for batch_idx in batches[len(losses):]:
+        if losses and stop is not None and stop():
+            break
+        batch = collate([examples[i] for i in batch_idx], pad_id, device)
+        with autocast:
+            loss = model(**batch).loss
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(len(losses), losses[-1])
+        if checkpoint is not None:
+            checkpoint(Resume(len(losses), losses, opt.state_dict(), sched.state_dict()))
     set_checkpointing(model, False)
     model.eval()
-    return losses, total
+    return losses, plan.total
 
 
 def set_checkpointing(model: Any, on: bool) -> None:
@@ -221,7 +267,7 @@ def train_adapter(model: Any, examples: Sequence[TokenizedExample], cfg: TrainCo
         return TrainRecord(task_id, 0, 0, 0, 0, (), 0.0, skipped="no TTT examples (all pseudo-tasks dropped)")
     start = time.perf_counter()
     stop = (lambda: time.perf_counter() - start >= max_seconds) if max_seconds is not None else None
-    losses, steps = fit(model, examples, cfg, seed, pad_id, on_step, stop)
+    losses, steps = fit(model, examples, cfg, seed, pad_id, on_step, stop=stop)
     stopped = None
     if len(losses) < steps:
         stopped = f"time cap of {max_seconds:.1f} s reached after {len(losses)} of {steps} steps"

@@ -23,7 +23,9 @@ def test_overlap_by_id_and_grid(arc1_eval):
     assert find_overlap(arc1_eval, [t]) == {t.id: SAME_ID}
     clone = Task("renamed", t.train, t.test_inputs)
     assert "shares" in find_overlap(arc1_eval, [clone])["renamed"]
-    assert overlap_report(arc1_eval, [t, clone]) == {"overlap": sorted([t.id, "renamed"]), "by_id": 1, "by_content": 1}
+    report = overlap_report(arc1_eval, [t, clone])
+    assert {k: report[k] for k in ("overlap", "by_id", "by_content", "by_provenance")} == {
+        "overlap": sorted([t.id, "renamed"]), "by_id": 1, "by_content": 1, "by_provenance": 0}
 
 
 def test_arc2_training_holds_376_arc1_evaluation_ids(arc1_eval):
@@ -44,7 +46,8 @@ def test_overlap_command_json(capsys):
 
 def test_finetune_refuses_overlap_through_the_shared_check(arc1_eval, tmp_path):
     from transduction.config import preset
-    from transduction.finetune import finetune
+    from transduction.finetune import TrainingData, finetune
 
     with pytest.raises(ValueError, match="overlap the evaluation set"):
-        finetune(arc1_eval[:1], arc1_eval, preset("cpu-small"), tmp_path / "ft")
+        finetune([TrainingData.from_dataset("arc1/evaluation", arc1_eval[:1])], arc1_eval, preset("cpu-small"),
+                 tmp_path / "ft")

@@ -29,6 +29,18 @@ def test_report_is_self_contained_with_key_elements(synthetic_run):
     assert page.count('<section class="task"') == 3
 
 
+def test_report_shows_contamination(synthetic_run):
+    """A run directory holding a contamination report (written by transduce / run) shows its warning."""
+    from transduction.provenance import ContaminationReport, write_report as write_contamination
+
+    run_dir, store, ds = synthetic_run
+    assert 'id="contamination"' not in render_report(store, ds)
+    tid = ds.ids()[0]
+    write_contamination(run_dir, ContaminationReport("smollm2-135m-arc", "shipped", len(ds), {tid: "re-ARC generator"}))
+    page = render_report(store, ds)
+    assert 'id="contamination"' in page and tid in page and "not held-out" in page
+
+
 def test_loss_curve_edge_cases():
     assert "no loss recorded" in loss_curve_svg([])
     assert "no loss recorded" in loss_curve_svg([float("nan")])

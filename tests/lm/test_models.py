@@ -179,7 +179,14 @@ def test_models_command_prints_the_cache_state(capsys):
     cmd = next(c for c in COMMANDS if c.name == "models")
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
-    assert cmd.run(parser.parse_args(["--json"])) == 0
+    assert cmd.run(parser.parse_args(["--json", "--name", "smollm2-135m"])) == 0
     state = json.loads(capsys.readouterr().out)
     assert state["name"] == "smollm2-135m" and state["gguf"].endswith(".gguf")
     assert isinstance(state["model_cached"], bool)
+    assert cmd.run(parser.parse_args(["--json"])) == 0
+    listed = json.loads(capsys.readouterr().out)["models"]
+    assert [m["name"] for m in listed] == ["smollm2-135m", "smollm2-135m-arc"]
+    arc = listed[1]
+    assert arc["base"] == "smollm2-135m" and 0 < arc["adapter_mb"] < 10 and isinstance(arc["model_cached"], bool)
+    assert cmd.run(parser.parse_args([])) == 0
+    assert "smollm2-135m-arc" in capsys.readouterr().out

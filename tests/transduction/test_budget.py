@@ -56,22 +56,65 @@ def test_plausible_shape_follows_a_consistent_size_ratio(grid):
     assert plausible_shape(PseudoTask(mixed, grid("123"))) == (2, 3)
 
 
+def _marc_plan(task, tokenizer, context=8192, cfg=InferConfig()):
+    """(query plan of `task` in the marc format, its AnswerSizes)."""
+    fmt, counter = get_format("marc"), TokenCounter(tokenizer)
+    sizes = AnswerSizes(fmt, counter)
+    return fit_queries(task, build_queries(task, cfg), fmt, counter, sizes, cfg, context=context), sizes
+
+
 def test_queries_that_cannot_fit_are_dropped_and_fall_back_to_leave_two_out(llama3_tokenizer):
     """Four demos of 24x24 grids: a leave-one-out prompt (3 demos) overflows 8192 tokens, a
-    leave-two-out one (2 demos) fits; every budget holds the plausible answer inside the context."""
+    leave-two-out one (2 demos) fits; every budget holds a full 30x30 answer inside the context."""
     rng = np.random.default_rng(2)
     task = Task("big", tuple(Pair(_random_grid(rng, 24, 24), _random_grid(rng, 24, 24)) for _ in range(4)),
                 (_random_grid(rng, 24, 24),))
-    fmt, counter = get_format("marc"), TokenCounter(llama3_tokenizer)
-    sizes, cfg = AnswerSizes(fmt, counter), InferConfig()
-    plan = fit_queries(task, build_queries(task, cfg), fmt, counter, sizes, cfg, context=8192)
+    plan, sizes = _marc_plan(task, llama3_tokenizer)
     assert plan.dropped and all(d.reason == "context" for d in plan.dropped)
     assert plan.fallbacks == len(plan.fitted) > 0 and not plan.unanswerable
     assert all("leave2" in f.query.pseudo_task.name for f in plan.fitted)
-    assert all(f.plausible <= f.budget and f.prompt_tokens + f.budget <= 8192 for f in plan.fitted)
-    tight = fit_queries(task, build_queries(task, cfg), fmt, counter, sizes, cfg, context=4096)
+    assert all(f.budget == sizes.bound and f.prompt_tokens + f.budget <= 8192 for f in plan.fitted)
+    assert plan.fewer_demos == {0: 2} and plan.summary()["fewer_demos"] == {"0": 2}
+    tight, _ = _marc_plan(task, llama3_tokenizer, context=4096)
     assert tight.unanswerable == [0] and not tight.fitted
     assert tight.summary()["drop_reasons"] == {"context": len(tight.dropped)}
+
+
+def test_demonstrations_are_dropped_down_to_one_until_a_full_answer_fits(llama3_tokenizer):
+    """Five demos of 30x30 grids (marc format): only a single-demonstration prompt leaves room for a
+    full 30x30 answer in 8192 tokens (about 7.4k in all), so the fallback goes past leave-two-out to
+    leave-four-out, with the K = 5 smallest subsets, and says so; never to zero demonstrations."""
+    rng = np.random.default_rng(3)
+    task = Task("huge", tuple(Pair(_random_grid(rng, 30, 30), _random_grid(rng, 30, 30)) for _ in range(5)),
+                (_random_grid(rng, 30, 30),))
+    plan, sizes = _marc_plan(task, llama3_tokenizer)
+    assert not plan.unanswerable and plan.fewer_demos == {0: 1} and plan.fallbacks == len(plan.fitted)
+    assert all(len(f.query.order) == 1 and "leave4" in f.query.pseudo_task.name for f in plan.fitted)
+    assert len({f.query.order for f in plan.fitted}) == 5
+    assert all(f.budget == sizes.bound and f.prompt_tokens + f.budget <= 8192 for f in plan.fitted)
+    two = Task("two", task.train[:2], task.test_inputs)  # K = 2: one demonstration already; no zero-demo prompt
+    plan2, _ = _marc_plan(two, llama3_tokenizer)
+    assert plan2.fewer_demos == {} and plan2.fallbacks == 0 and all(len(f.query.order) == 1 for f in plan2.fitted)
+    with pytest.raises(ValueError, match="at least one must stay"):
+        build_queries(two, InferConfig(), leave=2)
+
+
+def test_a_query_fits_only_with_room_for_a_full_answer(grid, llama3_tokenizer):
+    """A prompt whose room holds its plausible (small) answer but not a 30x30 one is dropped, so no
+    budget is ever under the worst case (or the speed cap, when one is set)."""
+    rng = np.random.default_rng(4)
+    big = _random_grid(rng, 20, 20)  # 20x20 inputs, 1x1 outputs: the plausible answer is 20x20
+    task = Task("wide", (Pair(big, grid("1")), Pair(_random_grid(rng, 20, 20), grid("2"))), (big,))
+    fmt, counter = get_format("marc"), TokenCounter(llama3_tokenizer)
+    sizes = AnswerSizes(fmt, counter)
+    q = build_queries(task, InferConfig())
+    prompt = max(counter.count(fmt.encode(x.pseudo_task, llama3_tokenizer).text) for x in q)
+    context = prompt + sizes.bound - 1
+    plan = fit_queries(task, q, fmt, counter, sizes, InferConfig(), context=context)
+    assert all(d.plausible < sizes.bound for d in plan.dropped)
+    assert all(f.budget == sizes.bound for f in plan.fitted) and len(plan.dropped) >= 1
+    capped = fit_queries(task, q, fmt, counter, sizes, InferConfig(max_new_tokens=64), context=context)
+    assert not capped.dropped and all(f.budget == 64 for f in capped.fitted)
 
 
 class TruncatingBackend:

@@ -61,6 +61,8 @@ def test_transduce_command(tiny_model_dir, tmp_path, capsys):
     assert all(p.transform in ("identity", "rot90") for p in res.predictions)
     assert (out / "adapters" / "6150a2bd" / "adapter_config.json").is_file()
     assert json.loads((out / "score.json").read_text())["tasks"] == 2
+    contamination = json.loads((out / "contamination.json").read_text())  # a model without provenance: unknown
+    assert contamination["provenance"] is None and contamination["tasks"] == {} and contamination["n_evaluated"] == 2
     assert main(argv) == 0  # resume: every result reused
     assert "(2 reused)" in capsys.readouterr().out
     assert main([*argv[:-len(TINY)], *TINY[:-2], "--set", "lora.rank=3", "--device", "cpu"]) == 2
@@ -75,26 +77,41 @@ def test_finetune_refuses_overlap_then_writes_model(tiny_model_dir, tmp_path, ca
     from arc_lm.models import load_hf_model
 
     argv = ["finetune", "--datasets", "arc1/training", "--limit", "2", "--eval-dataset", "arc1/training",
-            "--out", str(tmp_path / "ft"), "--set", f"model={tiny_model_dir}", *TINY]
+            "--out", str(tmp_path / "ft"), "--set", f"model={tiny_model_dir}", "--set", "train.min_steps=0", *TINY]
     assert main(argv) == 2
     assert "overlap the evaluation set" in capsys.readouterr().err
     assert main([*argv, "--allow-overlap"]) == 0
     model, _ = load_hf_model(tmp_path / "ft", device="cpu")
     assert model.config.num_hidden_layers == 2
-    assert json.loads((tmp_path / "ft" / "finetune.json").read_text())["record"]["n_tasks"] == 2
+    done = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert done["record"]["n_tasks"] == 2 and done["config"]["data"]["recipe"] == "marc"
+    assert len(done["record"]["overlap_allowed"]) == 2
+    capsys.readouterr()
+    # plan warns that these two tasks trained the model, and says so in its JSON
+    trained = arc1[0].ids()[:2]
+    assert main(["plan", "--dataset", "arc1/training", "--tasks", ",".join(trained + arc1[0].ids()[5:6]), "--json",
+                 "--preset", "cpu-small", "--set", f"model={tmp_path / 'ft'}", "--set", "data.max_examples=2"]) == 0
+    out, err = capsys.readouterr()
+    assert "was trained on data of 2 of the 3 evaluated task(s)" in err
+    assert sorted(json.loads(out)["totals"]["contaminated"]) == sorted(trained)
 
 
 def test_full_finetune_changes_base_weights(tiny_model_dir, tiny_config, flip_task, tmp_path):
     import torch
 
+    from arc_core.provenance import read_provenance
     from arc_lm.models import load_hf_model
-    from transduction.finetune import finetune
+    from transduction.finetune import FinetuneConfig, TrainingData, finetune
 
     model, tok = load_hf_model(tiny_model_dir, device="cpu", dtype="float32")
     before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
-    rec = finetune([flip_task], [], tiny_config(train={"lr": 1e-3}), tmp_path / "full", "full", model=model, tokenizer=tok)
+    data = [TrainingData.from_dataset("hand-made", [flip_task])]
+    rec = finetune(data, [], tiny_config(train={"lr": 1e-3}), tmp_path / "full", FinetuneConfig(method="full"),
+                   model=model, tokenizer=tok)
     assert rec.method == "full" and rec.n_examples == 4 and rec.n_steps == 2
     saved, _ = load_hf_model(tmp_path / "full", device="cpu", dtype="float32")
     assert not torch.equal(saved.model.layers[0].mlp.up_proj.weight, before)
+    assert read_provenance(tmp_path / "full").trained_ids() == {flip_task.id: "it is a training task of the model "
+                                                                               "(dataset hand-made)"}
     with pytest.raises(ValueError, match="unknown fine-tuning method"):
-        finetune([flip_task], [], tiny_config(), tmp_path / "x", "qlora", model=model, tokenizer=tok)
+        FinetuneConfig(method="qlora")

@@ -30,11 +30,14 @@ def test_limits_scale_the_recipe_down_and_never_up():
 
 def test_max_steps_caps_the_planned_schedule():
     from transduction.config import TrainConfig
-    from transduction.train import planned_steps
+    from transduction.train import batch_plan, schedule
 
-    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2)) == 10
-    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2, min_steps=96)) == 100  # whole epochs
-    assert planned_steps(10, TrainConfig(epochs=2, batch_size=2, min_steps=96, max_steps=40)) == 40
+    assert schedule(10, TrainConfig(epochs=2, batch_size=2)).total == 10
+    assert schedule(10, TrainConfig(epochs=2, batch_size=2, min_steps=96)).total == 100  # whole epochs
+    capped = TrainConfig(epochs=2, batch_size=2, min_steps=96, max_steps=40)
+    assert schedule(10, capped).total == 40 and schedule(10, capped).warmup == 4  # the schedule spans the cap
+    full = batch_plan(list(range(10)), TrainConfig(epochs=2, batch_size=2, min_steps=96), seed=3)
+    assert batch_plan(list(range(10)), capped, seed=3) == full[:40]  # the same first batches
 
 
 def test_ttt_stops_at_its_time_cap_and_keeps_the_adapter(tiny_tm, flip_task, tiny_config, tmp_path):
