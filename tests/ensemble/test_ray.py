@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from arc_core.transforms import DIHEDRAL
 from ensemble.cli import main
 
 
@@ -65,10 +66,16 @@ def test_ray_run_with_skips_equals_local_run(tmp_path, ray_cluster, tiny_run_arg
     def args(out):
         a = tiny_run_args(out)
         i = a.index("--tasks")
-        return a[:i + 1] + ["6150a2bd,25ff71a9,0d3d703e"] + a[i + 2:] + ["--set", "ensemble.skip_ttt_when_verified=true"]
+        return a[:i + 1] + ["6150a2bd,25ff71a9,0d3d703e"] + a[i + 2:] + [
+            "--set", "ensemble.skip_ttt_when_verified=true",
+            # Real batching: all 8 dihedral views, more queries than one padded batch.
+            "--set", "transduction.infer.transforms=" + json.dumps(list(DIHEDRAL)),
+            "--set", "transduction.infer.batch_size=3"]
 
     local, out = tmp_path / "local", tmp_path / "ray-run"
     assert main(args(local)) == 0
+    preds = _stage_results(local, "infer")["0d3d703e"]["predictions"]
+    assert len(preds) > 3 and {p["transform"] for p in preds} == set(DIHEDRAL)
     capsys.readouterr()
     assert main(args(out) + ["--ray"]) == 0
     assert (out / "submission.json").read_bytes() == (local / "submission.json").read_bytes()
