@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the CLI edge: report, never hide, the failure
         if getattr(args, "debug", False):
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # The whole message: a multi-line one carries its cause (a child's stderr, a traceback's tail).
+        msg = str(e).strip() or type(e).__name__
+        if len(msg) > 4000:
+            msg = msg[:2000] + "\n[...]\n" + msg[-2000:]
         if isinstance(e, KeyError) and msg.startswith(("'", '"')):
             msg = msg[1:-1]
         print(f"arc-hybrid: error: {msg}", file=sys.stderr)

@@ -61,7 +61,10 @@ def bwrap_prefix(read_paths: list[str]) -> list[str]:
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    made: set[str] = {"/"}
+    # The fresh /proc, /dev and /tmp come before the read-only binds: a bind under /tmp (a virtual
+    # environment or a test's site-packages in a temporary directory) would be hidden by a later tmpfs.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/proc", "/dev", "/tmp"}
     for p in read_paths:
         parents = []
         d = os.path.dirname(p)
@@ -72,7 +75,7 @@ def bwrap_prefix(read_paths: list[str]) -> list[str]:
             args += ["--perms", "0755", "--dir", d]
             made.add(d)
         args += ["--ro-bind", p, p]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/", "--clearenv"]
+    args += ["--remount-ro", "/", "--clearenv"]
     for k, v in CLEAN_ENV.items():
         args += ["--setenv", k, v]
     return args + ["--chdir", "/", "--"]

@@ -166,3 +166,29 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_an_install_under_tmp_runs_inside_bubblewrap(tmp_path):
+    # A virtual environment in a temporary directory (the offline bundle's test, a CI cache): the jail's
+    # fresh /tmp must not hide the read-only bind of the sandbox's own code under /tmp.
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap not installed")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(runner.__file__)))
+    for pkg in ("sandbox", "arc_core"):
+        shutil.copytree(os.path.join(root, pkg), tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("from arc_core.grid import Grid\n"
+              "from sandbox import Sandbox, SandboxConfig, ProgramJob\n"
+              "with Sandbox(SandboxConfig(bwrap='on')) as sb:\n"
+              "    assert sb.bwrap_active, sb.bwrap_reason\n"
+              "    job = ProgramJob('p', 'def transform(g):\\n    return g[::-1]\\n', (Grid.parse([[1], [2]]),))\n"
+              "    (r,) = sb.run([job])\n"
+              "    print(r.ok, r.grids[0].output.to_list())\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "[[2],", "[1]]"]
