@@ -101,6 +101,7 @@ def test_bundle_installs_and_runs_with_no_network(tmp_path):
     offline_s = time.monotonic() - start
     assert offline.returncode == 0, (offline.stdout[-3000:], offline.stderr[-3000:])
     assert "torch 2.13.0+cpu" in offline.stdout
+    assert "run exited with code 0" in offline.stdout, (offline.stdout[-3000:], offline.stderr[-3000:])
 
     submission = read_submission(work / "working" / "submission.json")
     assert sorted(submission) == sorted(TASKS)

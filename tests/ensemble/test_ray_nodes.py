@@ -28,11 +28,16 @@ def two_nodes():
 
 
 @pytest.mark.slow
-def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args, tiny_reference_run):
+def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args):
     cluster, worker_node = two_nodes
+    # Training long enough (a few seconds a task) for both actors to be seen mid-stage; the local run
+    # with the same settings is the reference.
+    longer = ["--set", "transduction.train.min_steps=300"]
+    reference = tmp_path / "local"
+    assert main(tiny_run_args(reference) + longer) == 0
     out = tmp_path / "ray-nodes"
     codes: list[int] = []
-    runner = threading.Thread(target=lambda: codes.append(main(tiny_run_args(out) + ["--ray"])))
+    runner = threading.Thread(target=lambda: codes.append(main(tiny_run_args(out) + longer + ["--ray"])))
     runner.start()
     removed_while: dict = {}
     deadline = time.monotonic() + 120
@@ -46,7 +51,7 @@ def test_node_removed_mid_run(tmp_path, two_nodes, tiny_run_args, tiny_reference
     runner.join(timeout=150)  # with the 120 s wait, inside pytest-timeout's 300 s
     assert removed_while, "never saw both workers busy"
     assert codes == [0]
-    assert (out / "submission.json").read_bytes() == (tiny_reference_run / "submission.json").read_bytes()
+    assert (out / "submission.json").read_bytes() == (reference / "submission.json").read_bytes()
     rows = _stage_rows(out / "run.sqlite")
     assert all(st == "done" for st, _ in rows.values()), rows
     retried = {k for k, (_, n) in rows.items() if n == 2}
