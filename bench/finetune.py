@@ -15,7 +15,8 @@ Stages (`--stage`; each is resumable, `all` runs them in order):
           no-TTT predictions, the cpu-small TTT adapter, its predictions, DFS, augmentation scores.
   report  bench/results/finetune_table.md: the fine-tuning cost (from RUN/model/finetune.json), the four
           configurations (base / fine-tuned x no TTT / cpu-small TTT, same seeds, pass@2 strict) and
-          the selection ablation of bench/ttt_select.py for each model.
+          the selection ablation of bench/ttt_select.py for each model. bench/results/finetune.md
+          (written by hand) states the sitting's machine and load and discusses these tables.
 
 Usage (measured parts under the exclusive lock, 2 torch threads):
   flock -x /tmp/arc-cpu.lock .venv/bin/python bench/finetune.py --stage all --install --threads 2

@@ -29,6 +29,7 @@ from arc_core.task import Dataset
 
 from transduction.provenance import read_report as read_contamination
 
+from ensemble.contamination import recorded
 from ensemble.views import cell_diff, query_line
 from ensemble.store import STAGES, RunStore
 from ensemble.summary import RunSummary, score_run, solved_by_source, summarise
@@ -295,13 +296,17 @@ def render_report(store: RunStore, dataset: Dataset) -> str:
     sections = "".join(_task_section(store, dataset, tid, tags, info, formatter) for tid, tags, info in entries)
     cfg = store.get_meta("config", {})
     title = f"arc-hybrid report: {store.run_dir.name}"
-    contaminated = read_contamination(store.run_dir)  # written by transduce / run (transduction.provenance)
-    warning = contaminated.warning() if contaminated is not None else None
+    # `run` records one report per model in the meta (ensemble.contamination); a contamination.json
+    # (transduction.provenance, as `transduce` writes it) placed in the run directory is shown too.
+    reports = recorded(store) + [r for r in (read_contamination(store.run_dir),) if r is not None]
+    warnings = list(dict.fromkeys(w for w in (r.warning() for r in reports) if w))
+    contamination = ('<div id="contamination">' + "".join(f'<p class="bad">{_e(w)}</p>' for w in warnings) + "</div>"
+                     if warnings else "")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"
             f'<p class="muted">dataset {_e(store.get_meta("dataset"))}, policy {_e(cfg.get("ensemble", {}).get("policy"))}, '
             f"written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"
-            + (f'<p id="contamination" class="bad">{_e(warning)}</p>' if warning else "")
+            + contamination
             + _overview(summary) + _task_list(entries) + f'<div id="task-sections">{sections}</div>'
             + f"<details><summary>configuration</summary><pre>{_e(json.dumps(cfg, indent=1))}</pre></details>"
             + f"<script>{_JS}</script></body></html>")

@@ -46,6 +46,7 @@ from ensemble.config import RunConfig, seeds, versions
 from ensemble.executor import DeadlineReached, Executor, Hooks, LocalExecutor, StageResult, StopRun
 from ensemble.graph import Job
 from ensemble.commit import commit_result, sample_sink
+from ensemble.contamination import check_run, record
 from ensemble.ensembling import ensemble_task, write_outputs
 from ensemble.store import RunStore, StageStatus
 from ensemble.timebudget import TaskCost, TimeBudget, task_costs
@@ -289,6 +290,9 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
     seed_everything(cfg.seed, cfg.torch_threads, torch_too=_runs_a_model_here(cfg))
     with RunStore(run_dir) as store:
         prepare_run_dir(store, cfg, dataset)
+        # Which evaluated tasks trained the run's models (their provenance; no weights loaded).
+        record(store, check_run(cfg, dataset.ids()),
+               lambda line: console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True))
         for tid, stage in store.recover(MAX_CRASHES, options.retry_failed):
             console.log(f"[red]task {tid}: {stage} failed (crashed): the run process died in it {MAX_CRASHES} times[/red]")
         write_outputs(store, dataset)  # complete from the start (placeholders)

@@ -9,8 +9,9 @@ without loading or merging any weights:
 - anything else: provenance unknown (the report says so; it is not a clean bill).
 An evaluated task is *contaminated* when its id is among the tasks whose data or generators trained
 the model: its score is not a held-out score. `transduce` and `plan` print `warning()` on stderr,
-`transduce` writes the report into its run directory (`write_report`), and the ensemble's `run` and
-`report` read it the same way (`read_report`).
+`transduce` writes the report into its run directory (`write_report`); the ensemble's `run` asks the
+same question of each model it uses and keeps the reports in its run store (ensemble.contamination),
+where `report` shows them (and any `contamination.json`, read by `read_report`).
 """
 from __future__ import annotations
 

@@ -83,6 +83,33 @@ def test_paper_8b_plan_on_all_120_arc2_evaluation_tasks(llama3_tokenizer):
     assert plan["tasks"]["d8e07eb2"]["fewer_demos"] == {"0": 1, "1": 1}  # K=5 of 30x30: one demonstration left
 
 
+# The evaluation tasks that had no prompt at paper-8b before issue 21 (30x30 grids, K = 4 or 5).
+HARD = {"arc1/evaluation": ("47996f11", "981571dc", "af22c60d", "f9d67f8b"), "arc2/evaluation": ("981571dc", "d8e07eb2")}
+
+
+def test_paper_8b_queries_of_the_hardest_evaluation_tasks(arc1, llama3_tokenizer):
+    """The default-suite stand-in for the two slow whole-dataset plans above: only the query fit (no TTT
+    data), on the tasks whose prompts are longest. Every test input gets a prompt with room for a full
+    30x30 answer (1832 marc tokens) inside 8192, showing one demonstration."""
+    from arc_core.datasets import load_dataset
+    from transduction.budget import AnswerSizes, TokenCounter, fit_queries
+    from transduction.formats import get_format
+    from transduction.queries import build_queries
+
+    cfg = preset("paper-8b")
+    fmt, counter = get_format(cfg.data.format), TokenCounter(llama3_tokenizer)
+    sizes = AnswerSizes(fmt, counter)
+    for name, ids in HARD.items():
+        ds = arc1[1] if name == "arc1/evaluation" else load_dataset(name)
+        for tid in ids:
+            task = ds.tasks[tid]
+            plan = fit_queries(task, build_queries(task, cfg.infer), fmt, counter, sizes, cfg.infer, 8192)
+            assert not plan.unanswerable and plan.fewer_demos == {i: 1 for i in range(task.n_test)}, (name, tid)
+            assert {f.query.test_index for f in plan.fitted} == set(range(task.n_test)), (name, tid)
+            assert all(f.budget == sizes.bound == 1832 and f.prompt_tokens + f.budget <= 8192
+                       for f in plan.fitted), (name, tid)
+
+
 def test_plan_command_json(capsys):
     from ensemble.cli import main
 
