@@ -21,6 +21,7 @@ Conventions (the same for every backend):
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -75,6 +76,11 @@ class GenerationRequest:
     logprobs: bool = False
     min_new_tokens: int = 0
     group: str = ""
+    # Wall-clock deadline (time.time() seconds) for a run under a time budget. The hf backend stops
+    # generating at it (the text so far, FinishReason.TIME) and does not start a batch past it;
+    # vLLM and OpenAI-compatible backends run a call they started to its end (their callers check
+    # the deadline before the call).
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -100,6 +106,8 @@ class GenerationRequest:
             raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {self.min_new_tokens!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+        if self.deadline is not None and not (isinstance(self.deadline, (int, float)) and math.isfinite(self.deadline)):
+            raise ValueError(f"deadline must be a finite time.time() value or None, got {self.deadline!r}")
         if self.adapter is not None:
             object.__setattr__(self, "adapter", str(self.adapter))
 
@@ -107,6 +115,7 @@ class GenerationRequest:
 class FinishReason(str, enum.Enum):
     STOP = "stop"  # end-of-sequence token or a stop string
     LENGTH = "length"  # max_new_tokens reached
+    TIME = "time"  # the request's deadline was reached first (GenerationRequest.deadline)
 
 
 @dataclass(frozen=True)

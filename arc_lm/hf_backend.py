@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,21 @@ class _RowStops(StoppingCriteria):
                         self.ended[i] = step
             done[i] = self.ended[i] is not None
         return done
+
+
+class _Deadline(StoppingCriteria):
+    """Ends every row once the wall clock passes `deadline` (time.time() seconds)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), time.time() >= self.deadline, dtype=torch.bool,
+                          device=input_ids.device)
+
+
+def _deadline(rows: Sequence[_Row]) -> float | None:
+    return min((r.req.deadline for r in rows if r.req.deadline is not None), default=None)
 
 
 class _Adapters:
@@ -237,7 +253,12 @@ class HFBackend:
             with self._inference(adapter):
                 for start in range(0, len(group), self.config.batch_size):
                     batch = group[start : start + self.config.batch_size]
-                    for row, out in zip(batch, self._generate_batch(batch)):
+                    deadline = _deadline(batch)
+                    if deadline is not None and time.time() >= deadline:  # past it: not started
+                        outs = [("", 0, FinishReason.TIME, () if r.req.logprobs else None) for r in batch]
+                    else:
+                        outs = self._generate_batch(batch)
+                    for row, out in zip(batch, outs):
                         outputs[(row.request, row.sample)] = out
         results = []
         for ri, req in enumerate(requests):
@@ -288,6 +309,8 @@ class HFBackend:
         stops = None
         if any(r.req.stop or r.req.max_new_tokens < max_new for r in rows):
             stops = _RowStops(rows, width, self.tokenizer)
+        deadline = _deadline(rows)
+        criteria = ([stops] if stops else []) + ([_Deadline(deadline)] if deadline is not None else [])
         gen_config = GenerationConfig(
             max_new_tokens=max_new, min_new_tokens=min_new, do_sample=False, num_beams=1, pad_token_id=self.pad_id,
             eos_token_id=self.eos_ids, repetition_penalty=1.0, temperature=1.0, top_p=1.0, top_k=None,
@@ -295,7 +318,7 @@ class HFBackend:
         out = self.model.generate(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device), generation_config=gen_config,
             logits_processor=LogitsProcessorList([sampler] if sampler else []),
-            stopping_criteria=StoppingCriteriaList([stops] if stops else []),
+            stopping_criteria=StoppingCriteriaList(criteria),
         )
         gen = out[:, width:].cpu().tolist()
         lps = torch.stack(sampler.logprobs, dim=1).tolist() if sampler and sampler.record else None
@@ -310,7 +333,8 @@ class HFBackend:
             else:
                 count = min(limit, len(tokens))
                 text = self.tokenizer.decode(tokens[:count], skip_special_tokens=True)
-                reason = FinishReason.LENGTH
+                # Short of its own limit with no end: the deadline ended the batch.
+                reason = FinishReason.TIME if deadline is not None and count < limit else FinishReason.LENGTH
             text, stopped = trim_at_stop(text, r.req.stop)
             if stopped:
                 reason = FinishReason.STOP

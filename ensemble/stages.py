@@ -288,8 +288,8 @@ class Solvers:
         limits = list(limits) if limits is not None else [None] * len(tasks)
         results = infer_tasks(tasks, trained, self._inference_engine(), self.cfg.transduction, limits)
         outs = [infer_output(t, r) for t, r in zip(tasks, results)]
-        for out, lim in zip(outs, limits):
-            _record_limits(out, self.cfg.transduction, lim, None)
+        for out, lim, r in zip(outs, limits, results):
+            _record_limits(out, self.cfg.transduction, lim, r.stopped)
         return outs
 
     def _transduction_model(self) -> Any:

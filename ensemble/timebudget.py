@@ -179,12 +179,15 @@ class TimeBudget:
                     f"train: capped at {lim.train_seconds:.1f} s" + (f", {steps} of {c.steps} steps" if steps else "")
                     + f" ({why})")
             return lim
+        # Inference always gets a wall cap: an estimate cannot see a model that never ends its answer
+        # (it then generates up to the full 30x30 budget, minutes on a CPU).
+        cap = max(1e-3, min(allowed, self.left()))
         infer_s = self.estimate(task_id, ("infer",))
         if infer_s is None or c is None or infer_s <= allowed:
-            return None
+            return TaskLimits(infer_seconds=cap, why=why)
         r = allowed / infer_s
         lim = TaskLimits(transforms=max(1, math.floor(c.transforms * r)), per_transform=1, dfs_views=0,
-                         score_views=0 if r < 0.5 else None, why=why)
+                         score_views=0 if r < 0.5 else None, infer_seconds=cap, why=why)
         self.cuts.setdefault(task_id, []).append(
             f"infer: {lim.transforms} of {c.transforms} transforms, one prompt each, no DFS"
             + (", no scoring" if lim.score_views == 0 else "") + f" ({why})")

@@ -21,6 +21,7 @@ full next-token distributions beyond top-k log-probs, so DFS runs on the HF back
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,13 +195,16 @@ class DFSHit:
 
 
 def dfs_views(task: Task, model: Any, tokenizer: Any, fmt: Any, views: Sequence[str], cfg: SearchConfig,
-              eos_ids: set[int]) -> tuple[list[DFSHit], bool]:
+              eos_ids: set[int], deadline: float | None = None) -> tuple[list[DFSHit], bool]:
     """DFS on each test input under each view (all demonstrations, every grid transformed by the
-    view); returns the hits and whether any search hit a cap."""
+    view); returns the hits and whether any search hit a cap (or `deadline`, time.time() seconds,
+    passed: the views not started by then are skipped)."""
     grammar = grammar_for(fmt.name, tokenizer, eos_ids)
     hits, capped = [], False
     for ti, query in enumerate(task.test_inputs):
         for name in views:
+            if deadline is not None and time.time() >= deadline:
+                return hits, True
             aug = Augmentation(name)
             prompt = fmt.encode(PseudoTask(aug.apply_pairs(task.train), aug.apply(query)), tokenizer).text
             ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]

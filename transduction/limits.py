@@ -7,7 +7,10 @@
 - `transforms`: how many of `infer.transforms` are queried (identity always first, so the vote keeps
   its anchor), `per_transform` likewise;
 - `dfs_views`, `score_views`: DFS and augmentation-scoring views (scoring keeps at least one view when
-  the ranking needs scores).
+  the ranking needs scores);
+- `infer_seconds`: a wall-time cap on inference: greedy generation stops at it (an answer cut short
+  parses to nothing), DFS views not started by then are skipped; scoring, a bounded pass over the
+  candidates found, still runs. Reported only when reached (`TransductionResult.stopped`).
 `apply(config, limits)` returns the config a stage runs with; `describe` says what was cut, for the
 store, `arc-hybrid task` and the report. Limits never read a test output: they are sized from costs.
 """
@@ -27,11 +30,14 @@ class TaskLimits:
     per_transform: int | None = None
     dfs_views: int | None = None
     score_views: int | None = None
+    infer_seconds: float | None = None
     why: str = ""
 
     def __post_init__(self) -> None:
-        if self.train_seconds is not None and self.train_seconds <= 0:
-            raise ValueError(f"train_seconds must be > 0, got {self.train_seconds}")
+        for name in ("train_seconds", "infer_seconds"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} must be > 0, got {v}")
         for name in ("max_steps", "transforms", "per_transform"):
             v = getattr(self, name)
             if v is not None and v < 1:

@@ -276,9 +276,9 @@ def vote(task: Task, predictions: Sequence[Prediction], rule: str = "votes") -> 
 
 
 def run_dfs(task: Task, engine: InferenceEngine, adapter: str | None,
-            config: TransductionConfig) -> tuple[list[DFSHit], bool]:
+            config: TransductionConfig, deadline: float | None = None) -> tuple[list[DFSHit], bool]:
     """DFS candidates under the first `infer.dfs_views` transforms (none when 0) with `adapter` active
-    on the engine's HF model; (hits, capped)."""
+    on the engine's HF model; (hits, capped). Views not started by `deadline` are skipped."""
     inf = config.infer
     if inf.dfs_views == 0:
         return [], False
@@ -288,7 +288,7 @@ def run_dfs(task: Task, engine: InferenceEngine, adapter: str | None,
     cfg = SearchConfig(inf.dfs_threshold, inf.dfs_max_candidates, inf.dfs_max_branches, cap)
     with engine.backend.model_for(adapter) as model:
         return dfs_views(task, model, engine.tokenizer, fmt, inf.transforms[:inf.dfs_views], cfg,
-                         set(engine.backend.eos_ids))
+                         set(engine.backend.eos_ids), deadline)
 
 
 def make_candidates(task: Task, tables: Sequence[VoteTable], scores: dict[int, list[float]] | None,
@@ -318,6 +318,7 @@ class TransductionResult:
     seconds: dict[str, float] = field(default_factory=dict)
     dfs: list[DFSHit] = field(default_factory=list)
     dfs_capped: bool = False
+    stopped: str | None = None  # what a time budget's inference cap cut short (None: nothing)
 
     def to_dict(self) -> dict:
         return {
@@ -328,7 +329,7 @@ class TransductionResult:
             "scores": {str(k): v for k, v in self.scores.items()} if self.scores is not None else None,
             "candidates": {str(k): [c.to_dict() for c in cs] for k, cs in self.candidates.items()},
             "seconds": self.seconds,
-            "dfs": [h.to_dict() for h in self.dfs], "dfs_capped": self.dfs_capped,
+            "dfs": [h.to_dict() for h in self.dfs], "dfs_capped": self.dfs_capped, "stopped": self.stopped,
         }
 
     @classmethod
@@ -338,7 +339,7 @@ class TransductionResult:
             [Prediction.from_dict(p) for p in d["predictions"]], [VoteTable.from_dict(t) for t in d["vote_tables"]],
             {int(k): v for k, v in d["scores"].items()} if d["scores"] is not None else None,
             {int(k): [Candidate.from_dict(c) for c in cs] for k, cs in d["candidates"].items()}, d["seconds"],
-            [DFSHit.from_dict(h) for h in d.get("dfs", [])], d.get("dfs_capped", False),
+            [DFSHit.from_dict(h) for h in d.get("dfs", [])], d.get("dfs_capped", False), d.get("stopped"),
         )
 
 
@@ -346,37 +347,50 @@ def infer_tasks(tasks: Sequence[Task], trained: Sequence[TrainedTask], engine: I
                 config: TransductionConfig, limits: Sequence[TaskLimits | None] | None = None
                 ) -> list[TransductionResult]:
     """The `infer` stage of several trained tasks (see the module docstring); one result per task, in
-    order, each scaled down by its `limits` if given. Per-task seconds of the shared backend calls are
-    the call's time split evenly."""
+    order, each scaled down by its `limits` if given (an `infer_seconds` cap counts from this call's
+    start). Per-task seconds of the shared backend calls are the call's time split evenly."""
     assert len(tasks) == len(trained) and all(t.id == tt.task_id for t, tt in zip(tasks, trained))
     n = max(1, len(tasks))
-    cfgs = [apply_limits(config, lim) for lim in (limits or [None] * len(tasks))]
+    limits = list(limits or [None] * len(tasks))
+    cfgs = [apply_limits(config, lim) for lim in limits]
+    started = time.time()
+    deadlines = [started + lim.infer_seconds if lim is not None and lim.infer_seconds else None for lim in limits]
     plans = [query_plan(t, engine.tokenizer, c, engine.context) for t, c in zip(tasks, cfgs)]
     clock = time.perf_counter()
-    predictions = predict_tasks([InferenceJob(t, tt.adapter, p) for t, tt, p in zip(tasks, trained, plans)],
-                                engine.backend, engine.tokenizer, config)
+    predictions = predict_tasks([InferenceJob(t, tt.adapter, p, d) for t, tt, p, d
+                                 in zip(tasks, trained, plans, deadlines)], engine.backend, engine.tokenizer, config)
     predict_s = (time.perf_counter() - clock) / n
+    stopped = [_stopped_note(d, lim, "greedy inference") for d, lim in zip(deadlines, limits)]
     tables = [vote(t, p, config.infer.voting) for t, p in zip(tasks, predictions)]
     searched: list[tuple[tuple[DFSHit, ...], bool, float]] = []
-    for t, tt, c in zip(tasks, trained, cfgs):
+    for k, (t, tt, c) in enumerate(zip(tasks, trained, cfgs)):
         clock = time.perf_counter()
         if tt.dfs_done or not engine.searches:
             searched.append((tt.hits, tt.dfs_capped, tt.seconds.get("dfs", 0.0)))
             continue
-        hits, capped = run_dfs(t, engine, tt.adapter, c)
+        hits, capped = run_dfs(t, engine, tt.adapter, c, deadlines[k])
         searched.append((tuple(hits), capped, time.perf_counter() - clock))
+        if stopped[k] is None and c.infer.dfs_views:
+            stopped[k] = _stopped_note(deadlines[k], limits[k], "DFS")
     clock = time.perf_counter()
     scores = score_tasks([ScoreJob(t, tuple(tb), tt.adapter, hits, c.infer.score_views) for t, tt, tb, (hits, _, _), c
                           in zip(tasks, trained, tables, searched, cfgs)], engine.backend, engine.tokenizer, config)
     score_s = (time.perf_counter() - clock) / n
     results = []
-    for t, tt, plan, preds, tb, sc, (hits, capped, dfs_s), c in zip(tasks, trained, plans, predictions, tables,
-                                                                    scores, searched, cfgs):
+    for t, tt, plan, preds, tb, sc, (hits, capped, dfs_s), c, note in zip(
+            tasks, trained, plans, predictions, tables, scores, searched, cfgs, stopped):
         seconds = {"data": tt.seconds.get("data", 0.0), "train": tt.seconds.get("train", 0.0),
                    "predict": predict_s, "dfs": dfs_s, "score": score_s}
         results.append(TransductionResult(t.id, {**tt.data, "inference": plan.summary()}, tt.train, preds, tb, sc,
-                                          make_candidates(t, tb, sc, c, hits), seconds, list(hits), capped))
+                                          make_candidates(t, tb, sc, c, hits), seconds, list(hits), capped, note))
     return results
+
+
+def _stopped_note(deadline: float | None, limits: TaskLimits | None, what: str) -> str | None:
+    """The line recorded when an inference cap was reached during `what` (None: it was not)."""
+    if deadline is None or limits is None or time.time() < deadline:
+        return None
+    return f"infer: {what} stopped at its {limits.infer_seconds:.1f} s cap" + (f" ({limits.why})" if limits.why else "")
 
 
 def transduce_task(task: Task, tm: TransductionModel, engine: InferenceEngine, config: TransductionConfig,

@@ -56,13 +56,14 @@ def prompt_sha(text: str) -> str:
 
 
 def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, tokenizer: Any, cfg: InferConfig,
-                        adapter: str | None = None, budgets: Sequence[int] | None = None
-                        ) -> tuple[list[str], list[Any]]:
+                        adapter: str | None = None, budgets: Sequence[int] | None = None,
+                        deadline: float | None = None) -> tuple[list[str], list[Any]]:
     """The prompt text and the arc_lm GenerationRequest of every query (query i samples with the seed
     derived from (infer.seed, task id, i), see arc_core.seeds). `budgets`: max new tokens per query
     (transduction.budget.fit_queries); default: the worst-case 30x30 answer bound, capped by
     infer.max_new_tokens. Every request is in the task's own batching group (`GenerationRequest.group`),
-    so the task's answers do not depend on other tasks sent in the same backend call."""
+    so the task's answers do not depend on other tasks sent in the same backend call. `deadline`
+    (time.time() seconds): generation stops there (a run under a time budget)."""
     from arc_lm.api import GenerationRequest
 
     if budgets is None:
@@ -71,7 +72,8 @@ def prediction_requests(task: Task, queries: Sequence[Query], fmt: Format, token
     prompts = [fmt.encode(q.pseudo_task, tokenizer).text for q in queries]
     requests = [GenerationRequest(prompt=p, n=1, temperature=cfg.temperature, max_new_tokens=budget,
                                   stop=fmt.stop, seed=derive_seed(cfg.seed, task.id, "infer", i)
-                                  if cfg.temperature > 0 else None, adapter=adapter, group=task.id)
+                                  if cfg.temperature > 0 else None, adapter=adapter, group=task.id,
+                                  deadline=deadline)
                 for i, (p, budget) in enumerate(zip(prompts, budgets))]
     return prompts, requests
 

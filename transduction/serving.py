@@ -23,6 +23,7 @@ was sent alone or beside other tasks.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class InferenceJob:
     task: Task
     adapter: str | None = None
     plan: QueryPlan | None = None
+    deadline: float | None = None  # time.time() seconds: no generation after it (a time budget's cap)
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,15 @@ def predict_tasks(jobs: Sequence[InferenceJob], backend: Any, tokenizer: Any,
     fmt = get_format(config.data.format)
     parts, requests = [], []
     for job in jobs:
+        if job.deadline is not None and time.time() >= job.deadline:  # its cap is spent: nothing sent
+            parts.append(([], [], len(requests), len(requests)))
+            continue
         if job.plan is not None:
             queries, budgets = job.plan.queries, job.plan.budgets
         else:
             queries, budgets = build_queries(job.task, config.infer), None
-        prompts, reqs = prediction_requests(job.task, queries, fmt, tokenizer, config.infer, job.adapter, budgets)
+        prompts, reqs = prediction_requests(job.task, queries, fmt, tokenizer, config.infer, job.adapter, budgets,
+                                            job.deadline)
         parts.append((queries, prompts, len(requests), len(requests) + len(reqs)))
         requests += reqs
     results = backend.generate(requests) if requests else []

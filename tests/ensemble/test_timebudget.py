@@ -52,7 +52,8 @@ def test_equal_shares_before_any_rate_is_measured():
     plan, _ = _plan()
     lim = plan.limits("a", "train", _pending("a", "b", "c", "d"))
     assert lim.max_steps is None and lim.train_seconds == pytest.approx(950 / 4 * 0.7)
-    assert plan.limits("a", "infer", {"a": ("infer",)}) is None  # no inference rate yet: not cut
+    infer = plan.limits("a", "infer", {"a": ("infer",)})  # no inference rate yet: not cut, only capped
+    assert infer.transforms is None and infer.dfs_views is None and infer.infer_seconds == pytest.approx(950)
     assert plan.cuts == {}
 
 

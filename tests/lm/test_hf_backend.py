@@ -175,3 +175,20 @@ def test_different_min_new_tokens_in_one_batch(backend):
     first, second = backend.generate(reqs)
     assert first.completion_tokens == (6,)
     assert 2 <= second.completion_tokens[0] <= 6
+
+
+def test_a_deadline_ends_generation_early_and_a_past_one_starts_nothing(backend):
+    import time
+
+    long = GenerationRequest(prompt="hello", max_new_tokens=4000, min_new_tokens=4000, deadline=time.time() + 0.3)
+    t0 = time.monotonic()
+    (res,) = backend.generate([long])
+    assert time.monotonic() - t0 < 5  # 4000 tokens would take far longer on the tiny model here
+    assert res.finish_reasons == (FinishReason.TIME,) and 0 < res.completion_tokens[0] < 4000
+    late = GenerationRequest(prompt="hello", max_new_tokens=8, deadline=time.time() - 1, logprobs=True)
+    (res,) = backend.generate([late])
+    assert res.texts == ("",) and res.completion_tokens == (0,) and res.finish_reasons == (FinishReason.TIME,)
+    (free,) = backend.generate([GenerationRequest(prompt="hello", max_new_tokens=8, min_new_tokens=8)])
+    assert free.finish_reasons == (FinishReason.LENGTH,)  # no deadline: the length limit, as before
+    with pytest.raises(ValueError, match="deadline"):
+        GenerationRequest(prompt="x", deadline=float("nan"))

@@ -26,6 +26,9 @@ def test_limits_scale_the_recipe_down_and_never_up():
         TaskLimits(max_steps=0)
     with pytest.raises(ValueError, match="train_seconds"):
         TaskLimits(train_seconds=0)
+    with pytest.raises(ValueError, match="infer_seconds"):
+        TaskLimits(infer_seconds=-1.0)
+    assert describe(cfg, TaskLimits(infer_seconds=5.0)) == []  # a cap is reported only when reached
 
 
 def test_max_steps_caps_the_planned_schedule():
@@ -50,3 +53,19 @@ def test_ttt_stops_at_its_time_cap_and_keeps_the_adapter(tiny_tm, flip_task, tin
     assert trained.adapter is not None  # the partly trained adapter is saved and served
     capped = train_task(flip_task, tiny_tm, cfg, tmp_path / "other", limits=TaskLimits(max_steps=3))
     assert capped.train.n_steps == len(capped.train.losses) == 3 and capped.train.stopped is None
+
+
+def test_inference_stops_at_its_time_cap_and_says_so(tiny_tm, flip_task, tiny_config, tmp_path):
+    # Generation itself stops at the deadline inside a batch (tests/lm/test_hf_backend.py); here a cap
+    # spent before the greedy call: nothing is generated, no DFS view starts, and the stage says so.
+    from transduction.pipeline import InferenceEngine, infer_tasks, train_task
+
+    cfg = tiny_config(infer={"max_new_tokens": 24, "dfs_views": 1})
+    trained = train_task(flip_task, tiny_tm, cfg, tmp_path, limits=TaskLimits(max_steps=1))
+    engine = InferenceEngine.on_model(tiny_tm, cfg)
+    (res,) = infer_tasks([flip_task], [trained], engine, cfg, [TaskLimits(infer_seconds=1e-6, why="test")])
+    assert res.stopped == "infer: greedy inference stopped at its 0.0 s cap (test)"
+    assert res.predictions == [] and res.dfs == [] and res.dfs_capped
+    assert type(res).from_dict(res.to_dict()).stopped == res.stopped
+    (free,) = infer_tasks([flip_task], [trained], engine, cfg, [TaskLimits(infer_seconds=600.0)])
+    assert free.stopped is None and free.predictions
