@@ -111,13 +111,16 @@ sandbox/inside/fingerprint.py) changes; every failure of a program that followed
 its worker is re-run in a fresh child (an audit hook, which no fingerprint can see, fails later
 programs: they are re-run); jobs reach a worker through a non-blocking write, so one that stops
 reading only runs into its job's deadline [test_state_left_by_a_program_never_costs_a_later_one,
-test_a_worker_that_stops_reading_jobs_cannot_stall_the_zygote]. So a correct program fares no
-worse than in fork mode unless an earlier program in its worker changed state that no
-fingerprint sees without failing itself, and the change turns the correct grid into another
-valid grid; and a program that imitates its worker loop exactly can turn up to fast_reuse - 1
-later programs in its worker into wrong-grid rejections. Those stay labelled mode "fast", never
-"fork" [test_forged_rejections_stay_labelled_as_prefilter_results]. No in-process check can
-close this; use fork mode (the default) where every rejection must be exact.
+test_a_worker_that_stops_reading_jobs_cannot_stall_the_zygote]. With the default `accept` (every
+grid valid) that makes fast mode exactly as good as fork mode for a correct program: each result
+with valid grids is re-run in a fresh child, and a failure is kept only when it happened in a fresh
+worker. With a caller's `accept` that also rejects valid grids (a wrong answer), a rejected valid
+grid is kept from the pre-filter, so two cases stay open: an earlier program in the worker changed
+state that no fingerprint sees, without failing, and that turns a correct grid into another valid
+grid; or a program imitates its worker loop exactly and answers up to fast_reuse - 1 later
+programs in its worker with wrong grids. Those results stay labelled mode "fast", never "fork"
+[test_forged_rejections_stay_labelled_as_prefilter_results]. No in-process check can close this;
+use fork mode (the default) where every rejection must be exact.
 """
 from .config import DEFAULT_MODULE_TIERS, DEFAULT_MODULES, SandboxConfig
 from .info import LayerStatus, sandbox_info

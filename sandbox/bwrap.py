@@ -43,8 +43,8 @@ def zygote_command(rfd: int, wfd: int, parent: int) -> list[str]:
     nothing that prints can reach it); `parent` is the pid the zygote must die with (0: its
     parent at start, i.e. bubblewrap's init, which dies with bwrap).
     """
-    boot = (f"import sys; sys.path.insert(0, {SANDBOX_DIR!r}); from inside import zygote; "
-            f"zygote.main({int(rfd)}, {int(wfd)}, {int(parent)})")
+    boot = (f"import sys; sys.path.insert(0, {SANDBOX_DIR!r}); from inside import boot; "
+            f"boot.main({int(rfd)}, {int(wfd)}, {int(parent)})")
     return [sys.executable, "-s", "-P", "-c", boot]
 
 

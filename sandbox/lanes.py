@@ -27,7 +27,6 @@ tier package where plain Python would import it.
 from __future__ import annotations
 
 import ast
-import functools
 import re
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
@@ -105,12 +104,8 @@ def _is_import_call(func: ast.expr) -> bool:
         isinstance(func, ast.Attribute) and func.attr == "import_module")
 
 
-@functools.lru_cache(maxsize=4096)
 def needs(text: str, tiers: tuple[tuple[str, ...], ...]) -> set[str] | None:
-    """Tier packages `text` names (`pkg` or `pkg.sub`); None when some reference cannot be resolved.
-
-    The result is cached per (text, tiers): treat it as read-only.
-    """
+    """Tier packages `text` names (`pkg` or `pkg.sub`); None when some reference cannot be resolved."""
     tops = _tops(tiers)
     if not any(word in text for word in tops | _IMPORT_CALLS):
         return set()

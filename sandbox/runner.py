@@ -20,6 +20,9 @@ from .zygote_process import SandboxError, ZygoteProcess, frame
 
 log = logging.getLogger(__name__)
 _MAX_ATTEMPTS = 2  # a program in flight when the zygote died twice is recorded as CRASH
+# Replacements of one lane's zygote in a row without a single result in between: the zygote cannot
+# work here (e.g. a prelude that answers HELLO and then never serves), so stop with an error.
+_MAX_FRUITLESS_RESTARTS = 3
 
 __all__ = ["Sandbox", "SandboxError", "program_seed", "run_programs"]
 
@@ -135,11 +138,13 @@ class Sandbox:
                 first[key] = len(unique)
                 unique.append(j)
             index.append(first[key])
-        results, reused = self._execute(unique, self.config.mode)
+        lanes_of = [self.lane_of(j.source) for j in unique]  # parsed once, also for the re-runs
+        results, reused = self._execute(unique, lanes_of, self.config.mode)
         if self.config.mode == "fast":
             accept = accept or (lambda job, result: result.ok)
             redo = [i for i, (j, r) in enumerate(zip(unique, results)) if accept(j, r) or (not r.ok and reused[i])]
-            for i, r in zip(redo, self._execute([unique[i] for i in redo], "fork")[0]):
+            again, _ = self._execute([unique[i] for i in redo], [lanes_of[i] for i in redo], "fork")
+            for i, r in zip(redo, again):
                 results[i] = r
         out = []
         for j, i in zip(jobs, index):
@@ -147,12 +152,12 @@ class Sandbox:
             out.append(r if r.program_id == j.program_id else _renamed(r, j.program_id))
         return out
 
-    def _execute(self, jobs: list[ProgramJob], mode: str) -> tuple[list[ProgramResult], list[int]]:
+    def _execute(self, jobs: list[ProgramJob], lanes_of: list[int], mode: str) -> tuple[list[ProgramResult], list[int]]:
         """Run `jobs` lane by lane (each lane uses every worker); results in job order, with how
         many programs each one's process had run before it (fast mode; 0 = a fresh process)."""
         by_lane: dict[int, list[int]] = {}
-        for i, j in enumerate(jobs):
-            by_lane.setdefault(self.lane_of(j.source), []).append(i)
+        for i, lane in enumerate(lanes_of):
+            by_lane.setdefault(lane, []).append(i)
         results: list[ProgramResult | None] = [None] * len(jobs)
         reused = [0] * len(jobs)
         for lane in sorted(by_lane):
@@ -181,6 +186,7 @@ class Sandbox:
         outbuf = bytearray()
         grids_json: dict[tuple, str] = {}  # programs of one task share their inputs: encode once
         last_progress = time.monotonic()
+        fruitless = 0
         lane = self._lane(lane_index)
         while pending or inflight:
             if lane.proc is None:
@@ -199,6 +205,7 @@ class Sandbox:
                     if i is None:
                         raise wire.WireError(f"result for unknown sequence number {seq}")
                     reused[i] = before
+                    fruitless = 0
                     results[i] = decode.decode(jobs[i], outcome, detail, wall, cpu, payload,
                                                self.config.cpu_limit_s, mode)
                     last_progress = time.monotonic()
@@ -212,6 +219,10 @@ class Sandbox:
                 log.warning("sandbox: replacing the zygote (lane %d): %s", lane_index, why)
                 lane.kill()
                 self.restarts += 1
+                fruitless += 1
+                if fruitless >= _MAX_FRUITLESS_RESTARTS:
+                    raise SandboxError(f"the sandbox zygote (lane {lane_index}) was replaced {fruitless} times in "
+                                       f"a row without returning a single result; last: {why}")
                 outbuf.clear()
                 for i in sorted(inflight.values(), reverse=True):
                     if attempts[i] >= _MAX_ATTEMPTS:

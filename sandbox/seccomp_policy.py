@@ -6,7 +6,8 @@ no libseccomp.
 
 "child": what a program may do. Memory management, reading and writing already-open fds, clocks,
 signal handling of one's own process, getters (those that take a pid only for itself, pid 0, so
-no host process can be probed), `fstat` (the fd-only syscall), `prlimit64` only as its own getter, `ioctl` with four harmless requests, `fcntl` with the commands the runtime uses
+no host process can be probed), `fstat` (the fd-only syscall), `prlimit64` only as its own
+getter, `ioctl` with four harmless requests, `fcntl` with the commands the runtime uses
 (F_DUPFD[_CLOEXEC], F_GETFD/F_SETFD, F_GETFL/F_SETFL, F_GETPIPE_SZ: no F_SETPIPE_SZ, which
 would let a fast-mode program jam its job pipe; no F_SETOWN/F_SETSIG, which aim signals; no locks
 or leases).

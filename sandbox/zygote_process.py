@@ -10,7 +10,9 @@ a prelude that never finishes loading is a clear SandboxError after `start_timeo
 protocol pipes are private fds of the zygote; its stdin and stdout are /dev/null, its stderr a
 capture file (quoted in errors). A zygote dies with this process however it ends: it arms
 PDEATHSIG first thing (and bubblewrap's --die-with-parent covers the jail), and `kill()` kills
-its whole process group (children never leave it).
+its whole process group (children never leave it). PDEATHSIG follows the *thread* that started
+the zygote: a zygote started from a thread that then ends dies with it, and the next `run`
+replaces it (as for any zygote that died).
 """
 from __future__ import annotations
 
@@ -122,10 +124,15 @@ class ZygoteProcess:
                     break
                 body = bytes(self.inbuf[5:5 + n])
                 del self.inbuf[:5 + n]
-                if tag == b"F":
-                    raise SandboxError(body.decode(errors="replace")[-4000:])
+                if tag == b"F":  # "<stage>: <error>" first, then the traceback
+                    text = body.decode(errors="replace")
+                    head, _, rest = text.partition("\n")
+                    raise SandboxError(head[:2000] + (f"\n{rest[-3000:]}" if rest else ""))
                 if tag == b"H":
-                    return json.loads(body)
+                    hello = json.loads(body)
+                    if not isinstance(hello, dict):
+                        raise SandboxError(f"malformed HELLO from the zygote while {phase}")
+                    return hello
                 phase = f"loading the prelude {self.prelude[0].path if self.prelude else ''}"
             left = deadline - time.monotonic()
             if left <= 0:

@@ -37,7 +37,7 @@ class BadOutput(Exception):
 
 
 THREADS_REFUSED = ("threads are not allowed in the arc-hybrid sandbox: a program runs in one thread "
-                   "(threading, concurrent.futures and workers= options that start threads are refused)")
+                   "(threading.Thread and options such as workers=-1 that start threads are refused)")
 
 
 def _no_thread(*args, **kwargs):

@@ -1,14 +1,11 @@
 """The zygote: a lean, exec'd worker that forks one confined child per program.
 
-Started by the orchestrator with a clean environment (inside bubblewrap when available) as
-`python -s -P -c "...; zygote.main(rfd, wfd, parent)"`, with /dev/null as stdin and stdout and
-the protocol on two private pipe fds, so nothing that prints (numpy at import, the prelude) can
-touch it. It ties its life to its parent first (PDEATHSIG), reads `init`, pre-imports the allowed
-modules, confines itself for good (sandbox/inside/jail.py), then loads the prelude (as `common`,
-from the sources in `init`), freezes the GC, and loops: keep up to `concurrency` children in
-flight, each with a wall deadline enforced with SIGKILL through its pidfd (kill before reap, so a
-pid is never reused under us), read each child's records with a byte cap and a strict
-incremental parse, and write one RESULT frame per program. It never runs program code itself.
+Started by sandbox/inside/boot.py (which ties its life to its parent, reads `init`, builds this
+object - pre-importing the allowed modules - confines it for good, sandbox/inside/jail.py, and
+loads the prelude), it loops: keep up to `concurrency` children in flight, each with a wall
+deadline enforced with SIGKILL through its pidfd (kill before reap, so a pid is never reused
+under us), read each child's records with a byte cap and a strict incremental parse, and write
+one RESULT frame per program. It never runs program code itself.
 Fast mode keeps confined workers that run up to `fast_reuse` programs each (a pre-filter only;
 see sandbox/__init__.py): a job reaches a worker through a non-blocking pipe write driven by the
 same select loop (a worker that does not read it runs into the job's deadline), and a worker is
@@ -17,22 +14,19 @@ retired after any program that did not return a grid for every input.
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import os
 import selectors
 import signal
 import sys
 import time
-import traceback
 
-from . import fingerprint, harden, imports, jail, prelude, program, wire
+from . import fingerprint, harden, imports, prelude, program, wire
 
 _SETUP_EXIT = 97
-_FATAL_EXIT = 3
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
+def read_exact(fd: int, n: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
         chunk = os.read(fd, n - len(buf))
@@ -42,7 +36,7 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -90,7 +84,7 @@ class Zygote:
         self.eof = False
 
     def send(self, data: bytes) -> None:
-        _write_all(self.wfd, data)
+        write_all(self.wfd, data)
 
     def hello(self) -> dict:
         c = self.confinement
@@ -141,15 +135,15 @@ class Zygote:
 
     def _worker_loop(self, jr: int, w: int) -> None:
         watch = fingerprint.Watch(self.module_names, list(self.prelude.modules))
-        before = watch.take(keep=True)
         for n in range(self.fast_reuse):
-            head = _read_exact(jr, 4)
+            head = read_exact(jr, 4)
             if head is None:
                 return
-            job = json.loads(_read_exact(jr, int.from_bytes(head, "big")))
+            job = json.loads(read_exact(jr, int.from_bytes(head, "big")))
             t0 = program.cpu_us()
             program.run(w, job["source"], job["grids"], job["seed"])
-            retire = n + 1 >= self.fast_reuse or not fingerprint.same(before, watch.take())
+            sys.modules.pop("__program__", None)  # the next program gets its own
+            retire = n + 1 >= self.fast_reuse or not watch.unchanged()
             program.emit(w, wire.end_record(program.cpu_us() - t0, retire, job["nonce"]))
             if retire:
                 return
@@ -374,42 +368,3 @@ class Zygote:
             self._finish(child, wire.OUTCOME_EXITED, 0, kill=False)
         elif child in self.idle:
             self._reap(child, kill=False)
-
-
-def _has_children() -> bool:
-    """Whether this process has any child, running or exited (the zygote is a subreaper, so a
-    process the prelude started and orphaned counts too)."""
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return True
-
-
-def main(rfd: int, wfd: int, parent: int = 0) -> None:
-    """Run the zygote on protocol fds `rfd`/`wfd`; `parent` is the orchestrator's pid (0: any)."""
-    parent = parent or os.getppid()
-    jail.die_with_parent(parent)  # before anything slow: a zygote never outlives its orchestrator
-    head = _read_exact(rfd, 4)
-    if head is None:
-        return
-    init = json.loads(_read_exact(rfd, int.from_bytes(head, "big")))
-    stage = "starting"
-    try:
-        z = Zygote(init, rfd, wfd)
-        stage = "confining itself"
-        z.jail = z.confinement.confine_zygote(init.get("empty_root", "auto"), parent)
-        if z.prelude.modules:
-            stage = "loading the prelude"
-            z.send(wire.message_frame(b"P", b""))
-            prelude.load(z.prelude, z.guard)
-            if _has_children():
-                raise RuntimeError("the prelude started a process (a prelude may not fork)")
-    except BaseException as e:  # noqa: BLE001 - reported to the orchestrator as a FATAL frame, then exit
-        text = f"{stage}: {type(e).__name__}: {e}\n{traceback.format_exc()[-20000:]}"
-        _write_all(wfd, wire.message_frame(b"F", text.encode(errors="replace")))
-        os._exit(_FATAL_EXIT)  # not sys.exit: nothing the prelude registered (atexit) runs
-    gc.collect()
-    gc.freeze()  # children then share these pages instead of copying them on the first GC
-    z.send(wire.message_frame(b"H", json.dumps(z.hello()).encode()))
-    z.loop()

@@ -1,14 +1,16 @@
 """Reference runner: run `transform(grid)` programs under plain CPython, unconfined.
 
 Used by test_compat.py to prove that the sandbox gives exactly what plain Python gives. Reads
-JSON from stdin: {"prelude": path or null, "timeout_s": float, "jobs": [{"source", "grids",
-"seed"}]}; writes one JSON list to stdout with, per job, one entry per grid:
+JSON from stdin: {"prelude": path or null, "timeout_s": float, "preimport": [module, ...] (optional),
+"jobs": [{"source", "grids", "seed"}]}; writes one JSON list to stdout with, per job, one entry per grid:
 ["ok", rows] | ["error", exception class] | ["invalid"] | ["timeout"] | ["crash"].
 
 Each program runs in its own forked child of this process (so one cannot disturb the next),
 imports lazily from disk as plain Python does (nothing is pre-imported but numpy and the
 sandbox's own output check), sees the prelude as the module `common` through `sys.path`, and is
-seeded exactly as the sandbox seeds it. Outputs are judged by the sandbox's own acceptance rule
+seeded exactly as the sandbox seeds it. `preimport` names heavy packages (scipy) the parent imports
+once before forking, so that each child does not import them again from disk: when a module is
+imported changes no program's result, only how long the reference run takes. Outputs are judged by the sandbox's own acceptance rule
 (`encode_output`), so only the execution environment differs.
 """
 from __future__ import annotations
@@ -104,6 +106,8 @@ def _in_child(job: dict, timeout_s: float) -> list:
 
 def main() -> None:
     request = json.load(sys.stdin)
+    for name in request.get("preimport", ()):
+        __import__(name)
     workdir = tempfile.mkdtemp(prefix="arc-plain-")
     try:
         if request.get("prelude"):

@@ -76,6 +76,13 @@ ATTACKS = [
       "    libc.mmap.restype = ctypes.c_void_p\n"
       "    p = libc.mmap(None, 4096, 7, 0x22, -1, 0)\n    ctypes.memmove(p, code, len(code))\n"
       "    return [[ctypes.CFUNCTYPE(ctypes.c_int)(p)() % 10]]\n", S.CRASH),
+    A("fcntl beyond what the runtime needs", "import fcntl, os\ndef transform(g):\n"
+      "    pipes = [fd for fd in range(3, 64) if _size(fd)]\n    done = 0\n"
+      "    for cmd, arg in ((1031, 4096), (8, os.getppid()), (10, 9), (1024, 1), (1026, 1)):\n"
+      "        try:\n            fcntl.fcntl(pipes[0], cmd, arg)\n            done += 1\n        except OSError:\n"
+      "            pass\n    return [[len(pipes), done]]\n"
+      "def _size(fd):\n    try:\n        return fcntl.fcntl(fd, 1032) > 0\n    except OSError:\n        return False\n",
+      S.OK, output=[[1, 0]]),  # the result pipe is found (F_GETPIPE_SZ), but not resized or aimed
     # ---- files ----
     A("create file", "def transform(g):\n    open('{DIR}/created', 'w').write('x')\n    return [[0]]\n",
       S.EXCEPTION, error_type="PermissionError", host=("no_created",)),

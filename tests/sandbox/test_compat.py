@@ -24,7 +24,7 @@ import pytest
 
 from _sandbox_support import make_config  # type: ignore[import-not-found]
 from arc_core.grid import Grid
-from sandbox import ExecStatus, ProgramJob, Sandbox
+from sandbox import DEFAULT_MODULE_TIERS, ExecStatus, ProgramJob, Sandbox
 from sandbox.runner import program_seed
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +49,7 @@ def load(corpus: Path) -> tuple[list[tuple[str, str, list]], str | None, dict]:
 
 
 def plain_outcomes(programs, prelude: str | None, seed: int, timeout_s: float) -> dict[str, list]:
-    request = {"prelude": prelude, "timeout_s": timeout_s,
+    request = {"prelude": prelude, "timeout_s": timeout_s, "preimport": list(DEFAULT_MODULE_TIERS[-1]),
                "jobs": [{"source": src, "grids": grids, "seed": program_seed(seed, src)} for _, src, grids in programs]}
     proc = subprocess.run([sys.executable, str(PLAIN)], input=json.dumps(request), capture_output=True, text=True,
                           timeout=600, cwd=str(HERE), check=True)

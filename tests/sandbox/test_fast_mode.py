@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from _sandbox_support import CANARY, FLIPPED, job, make_config  # type: ignore[import-not-found]
+from _sandbox_support import CANARY, FLIPPED, GRID, job, make_config  # type: ignore[import-not-found]
 from sandbox import Sandbox
 
 _HELPERS = r'''
@@ -110,18 +110,22 @@ def test_off_protocol_workers_are_retired():
 
 # ---- ordinary programs that change their worker's state (fast mode must cost them nothing) ----
 DIVIDE = "import numpy as np\ndef transform(g):\n    x = np.float64(1.0) / np.float64(0.0)\n    return g\n"
-STATE_CHANGES = [  # (what a program leaves behind, a correct program it would break)
-    ("import numpy as np\ndef transform(g):\n    np.seterr(all='raise')\n    return g\n", DIVIDE),
-    ("import warnings\ndef transform(g):\n    warnings.simplefilter('error')\n    return g\n", DIVIDE),
+TWOS = [[2, 2, 2], [2, 2, 2]]
+STATE_CHANGES = [  # (what a program leaves behind, a correct program it would break, its output in fork mode)
+    ("import numpy as np\ndef transform(g):\n    np.seterr(all='raise')\n    return g\n", DIVIDE, GRID.to_list()),
+    ("import warnings\ndef transform(g):\n    warnings.simplefilter('error')\n    return g\n", DIVIDE, GRID.to_list()),
     ("from common import COLORS\ndef transform(g):\n    COLORS.clear()\n    return g\n",
-     "from common import COLORS\ndef transform(g):\n    return g * 0 + COLORS[0]\n"),
+     "from common import COLORS\ndef transform(g):\n    return g * 0 + COLORS[0]\n", TWOS),
     ("from common import Color\ndef transform(g):\n    Color.RED = 0\n    return g\n",
-     "from common import Color\ndef transform(g):\n    return g * 0 + Color.RED\n"),
+     "from common import Color\ndef transform(g):\n    return g * 0 + Color.RED\n", TWOS),
     ("import scipy.ndimage\ndef transform(g):\n    def label(*a, **k):\n        raise MemoryError\n"
      "    scipy.ndimage.label = label\n    return g\n",
-     "from scipy.ndimage import label\ndef transform(g):\n    return g * 0 + label(g > 0)[1]\n"),
+     "from scipy.ndimage import label\ndef transform(g):\n    return g * 0 + label(g > 0)[1]\n", [[1] * 3] * 2),
+    ("import fractions\ndef transform(g):\n    fractions.Fraction = lambda a, b=1: a * 2\n    return g\n",
+     "from fractions import Fraction\ndef transform(g):\n    return g * 0 + int(Fraction(3, 1))\n", [[3] * 3] * 2),
     ("import sys\ndef transform(g):\n    def hook(event, args):\n        if event == 'compile':\n"
-     "            raise SyntaxError('audited')\n    sys.addaudithook(hook)\n    return g\n", CANARY),
+     "            raise SyntaxError('audited')\n    sys.addaudithook(hook)\n    return g\n", CANARY,
+     FLIPPED.to_list()),
 ]
 
 
@@ -129,19 +133,17 @@ def test_state_left_by_a_program_never_costs_a_later_one(tmp_path):
     prelude = tmp_path / "common.py"
     prelude.write_text("COLORS = [2, 3]\nclass Color:\n    RED = 2\n")
     jobs = []
-    for i, (changer, victim) in enumerate(STATE_CHANGES):
+    for i, (changer, victim, _) in enumerate(STATE_CHANGES):
         jobs += [job(changer + f"# {i}\n", pid=f"changer{i}"), job(victim + f"# {i}\n", pid=f"victim{i}")]
     cfg = make_config(mode="fast", concurrency=1, bwrap="off", fast_reuse=10, prelude_path=str(prelude))
-    with Sandbox(cfg) as fast, Sandbox(make_config(bwrap="off", prelude_path=str(prelude))) as fork:
+    with Sandbox(cfg) as fast:
         raw = {r.program_id: r for r in fast.run(jobs, accept=lambda j, r: False)}
-        truth = {r.program_id: r for r in fork.run(jobs)}
-    for i in range(len(STATE_CHANGES)):
-        got, want = raw[f"victim{i}"], truth[f"victim{i}"]
-        assert want.ok, want
-        assert got.ok and got.outputs == want.outputs, (i, got)
+    for i, (_, _, want) in enumerate(STATE_CHANGES):
+        got = raw[f"victim{i}"]
+        assert got.ok and got.grids[0].output.to_list() == want, (i, got)
     # What the fingerprint sees retires the worker first (the victim runs fresh, still a fast
     # result); an audit hook cannot be seen, so that victim's failure was re-run in fork mode.
-    assert [raw[f"victim{i}"].mode for i in range(len(STATE_CHANGES))] == ["fast"] * 5 + ["fork"]
+    assert [raw[f"victim{i}"].mode for i in range(len(STATE_CHANGES))] == ["fast"] * 6 + ["fork"]
 
 
 JAM = _HELPERS + r'''

@@ -72,10 +72,14 @@ def test_each_lane_offers_its_modules():
     # The names are built at run time, so only the import that never runs decides the lane.
     src = ("import sys\nP = 'sci' + 'py.'\ndef transform(g):\n"
            "    return [[int(P + 'ndimage' in sys.modules), int(P + 'signal' in sys.modules)]]\n")
+    kdtree = ("import numpy as np\nfrom scipy.spatial import cKDTree\ndef transform(g):\n"
+              "    pts = np.argwhere(g >= 0)\n    return [[int(cKDTree(pts).query(pts, workers=-1)[1][0])]]\n")
     with Sandbox(make_config(bwrap="off")) as sb:
-        base, nd, full = sb.run([job(src, pid="base"), job(src + "if False:\n    import scipy.ndimage\n", pid="nd"),
-                                 job(src + "if False:\n    from scipy import signal\n", pid="full")])
+        base, nd, full, threads = sb.run([
+            job(src, pid="base"), job(src + "if False:\n    import scipy.ndimage\n", pid="nd"),
+            job(src + "if False:\n    from scipy import signal\n", pid="full"), job(kdtree, pid="kdtree")])
         assert sb.primary == 0
+    assert "threads are not allowed in the arc-hybrid sandbox" in threads.error, threads
     assert base.grids[0].output.to_list() == [[0, 0]]
     assert nd.grids[0].output.to_list() == [[1, 0]]
     assert full.grids[0].output.to_list() == [[1, 1]]

@@ -55,7 +55,7 @@ def test_hostile_prelude_is_confined(bwrap, tmp_path, host, bystander):
     prelude.write_text(HOSTILE.replace("ANSWER", repr(host["answer"])).replace("PORT", str(listener.getsockname()[1]))
                        .replace("VICTIM_DIR", repr(host["dir"])).replace("BYSTANDER", str(bystander)))
     try:
-        with Sandbox(make_config(prelude_path=str(prelude), bwrap=bwrap)) as sb:
+        with Sandbox(make_config(prelude_path=str(prelude), bwrap=bwrap, start_timeout_s=30)) as sb:
             res, canary = sb.run([job(PROGRAM, pid="leak"), job(CANARY, pid="canary")])
     finally:
         with pytest.raises(BlockingIOError):
@@ -136,3 +136,20 @@ def test_multi_file_prelude_routes_lazy_scipy_and_never_lists_its_directory(tmp_
         memory = _zygote_memory(sb.hello["pid"])
     assert res.ok and res.grids[0].output.to_list() == [[1, 7, 1]], res
     assert b"zz-private-name-4f8a1c9e" not in memory and len(memory) > 1 << 20
+
+
+def test_prelude_that_forges_hello_and_never_serves_stops_with_an_error(tmp_path):
+    """It owns the zygote: it can say HELLO and then keep the loop from ever running. The watchdog
+    replaces it; a program in flight twice is recorded as a crash, and after three replacements in
+    a row with no result (more programs than one window of in-flight jobs) the run stops with an
+    error instead of spending two watchdog periods on every window of the queue."""
+    prelude = tmp_path / "common.py"
+    prelude.write_text("import json, os\nbody = json.dumps({'pid': os.getpid()}).encode()\n"
+                       "for fd in range(3, 32):\n    try:\n"
+                       "        os.write(fd, b'H' + len(body).to_bytes(4, 'big') + body)\n"
+                       "    except OSError:\n        pass\nwhile True:\n    pass\n")
+    t0 = time.monotonic()
+    with Sandbox(make_config(prelude_path=str(prelude), bwrap="off", watchdog_s=0.5)) as sb:
+        with pytest.raises(SandboxError, match="replaced 3 times in a row without returning a single result"):
+            sb.run([job(CANARY + f"# {i}\n", pid=f"p{i}") for i in range(10)])
+    assert time.monotonic() - t0 < 20

@@ -48,14 +48,16 @@ def test_correct_programs_give_correct_outputs(sandbox):
         job("import numpy as np\ndef transform(g):\n    return tuple(tuple(np.int8(v) for v in r) for r in g)\n",
             (g,), "numpy-scalars"),
         job("import numpy as np\ndef transform(g):\n    return [row for row in g.astype(np.uint8)]\n", (g,), "array-rows"),
+        job("import numpy as np\ndef transform(g):\n    np.testing.assert_array_equal(g, g.copy())\n"
+            "    np.testing.assert_allclose(g, g)\n    return g\n", (g,), "numpy-testing"),
     ])
-    assert [r.program_id for r in res] == ["rot", "bfs", "lists", "numpy-scalars", "array-rows"]
+    assert [r.program_id for r in res] == ["rot", "bfs", "lists", "numpy-scalars", "array-rows", "numpy-testing"]
     assert all(r.ok and r.mode == "fork" for r in res), [r.error for r in res]
     assert res[0].grids[0].output == Grid.from_array(__import__("numpy").rot90(g.to_array()))
     assert res[1].grids[0].output.to_list() == [[2, 2, 0], [0, 0, 2], [1, 0, 2]]
     assert res[1].grids[1].output.to_list() == [[6, 6, 6], [6, 6, 6]]
     assert res[2].grids[0].output.to_list() == [[1, 0, 3], [1, 0, 0], [0, 2, 2]]
-    assert res[3].grids[0].output == g and res[4].grids[0].output == g
+    assert res[3].grids[0].output == g and res[4].grids[0].output == g and res[5].grids[0].output == g
     assert all(r.wall_s > 0 and r.cpu_s >= 0 for r in res)
 
 
@@ -73,6 +75,8 @@ def test_correct_programs_give_correct_outputs(sandbox):
     ("def transform(g):\n    import ftplib\n    return g\n", S.EXCEPTION, "ModuleNotFoundError",
      "'ftplib' is not available"),
     ("def transform(g):\n    raise MemoryError('big')\n", S.MEMORY, "MemoryError", "big"),
+    ("import threading\ndef transform(g):\n    threading.Thread(target=print).start()\n    return g\n", S.EXCEPTION,
+     "RuntimeError", "threads are not allowed in the arc-hybrid sandbox"),
     ("def transform(g):\n    raise ValueError('\\u00e9\\x00' + 'x' * 5000)\n", S.EXCEPTION, "ValueError", "\\xe9"),
 ])
 def test_failures_carry_class_and_message(sandbox, source, status, error_type, message):
