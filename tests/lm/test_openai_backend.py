@@ -40,13 +40,17 @@ class FakeServer:
                     time.sleep(server.delay_s)
                     if failure:
                         status, headers = failure
-                        return self._send(status, {"error": {"message": f"scripted {status}"}}, headers)
-                    if body.get("max_tokens") == 999:
-                        return self._send(400, {"error": {"message": "max_tokens too large"}})
-                    return self._send(200, server.answer(self.path, body))
+                        reply = (status, {"error": {"message": f"scripted {status}"}}, headers)
+                    elif body.get("max_tokens") == 999:
+                        reply = (400, {"error": {"message": "max_tokens too large"}}, None)
+                    else:
+                        reply = (200, server.answer(self.path, body), None)
                 finally:
+                    # Done before the answer is written: once the client has it, its next request may
+                    # arrive before this handler would get back here (under load: a false 4 > 3).
                     with server.lock:
                         server.in_flight -= 1
+                return self._send(*reply)
 
             def _send(self, status, obj, headers=None):
                 data = json.dumps(obj).encode()
