@@ -180,8 +180,11 @@ class TimeBudget:
                     + f" ({why})")
             return lim
         # Inference always gets a wall cap: an estimate cannot see a model that never ends its answer
-        # (it then generates up to the full 30x30 budget, minutes on a CPU).
-        cap = max(1e-3, min(allowed, self.left()))
+        # (it then generates up to the full 30x30 budget, minutes on a CPU). The cap bounds such a
+        # runaway, not ordinary work: the most any task may take (max_share equal shares), never past
+        # the margin. (Capped at the estimate itself, it cut most tasks' inference short, measured.)
+        equal = max(0.0, self.left()) * self.workers / max(1, len(pending))
+        cap = max(1e-3, min(self.cfg.max_share * equal, self.left()))
         infer_s = self.estimate(task_id, ("infer",))
         if infer_s is None or c is None or infer_s <= allowed:
             return TaskLimits(infer_seconds=cap, why=why)

@@ -69,6 +69,8 @@ def test_work_is_scaled_down_when_behind_and_not_when_ahead():
     clock.now += 250  # 100 s left
     infer = plan.limits("b", "infer", {"b": ("infer",), "c": ("train", "infer"), "d": ("train", "infer")})
     assert infer.transforms == 3 and infer.dfs_views == 0 and infer.score_views == 0  # 100/260 of 20 s
+    # Its wall cap bounds a runaway generation, not the planned work: two equal shares of what is left.
+    assert infer.infer_seconds == pytest.approx(2 * 100 / 3)
     assert [c.split(":")[0] for c in plan.cuts["b"]] == ["train", "infer"]
 
 
