@@ -105,6 +105,8 @@ def fake(monkeypatch):
     SCRIPT.clear()
     ray = FakeRay({"StageWorker": FakeStageWorker, "SamplerWorker": FakeSampler})
     monkeypatch.setattr("ensemble.ray_exec.require_ray", lambda: ray)
+    # The driver's cluster check every 50 ms instead of 2 s: the same logic, found in milliseconds.
+    monkeypatch.setattr("ensemble.ray_exec.HEALTH_EVERY_S", 0.05)
     return ray
 
 
