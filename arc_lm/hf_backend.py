@@ -257,7 +257,7 @@ class HFBackend:
                     if deadline is not None and time.time() >= deadline:  # past it: not started
                         outs = [("", 0, FinishReason.TIME, () if r.req.logprobs else None) for r in batch]
                     else:
-                        outs = self._generate_batch(batch)
+                        outs = self._generate_batch(batch, deadline)
                     for row, out in zip(batch, outs):
                         outputs[(row.request, row.sample)] = out
         results = []
@@ -292,7 +292,8 @@ class HFBackend:
             if was_training:
                 self.model.train()
 
-    def _generate_batch(self, rows: Sequence[_Row]) -> list[tuple[str, int, FinishReason, tuple[float, ...] | None]]:
+    def _generate_batch(self, rows: Sequence[_Row], deadline: float | None
+                        ) -> list[tuple[str, int, FinishReason, tuple[float, ...] | None]]:
         width = max(len(r.prompt_ids) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -309,7 +310,6 @@ class HFBackend:
         stops = None
         if any(r.req.stop or r.req.max_new_tokens < max_new for r in rows):
             stops = _RowStops(rows, width, self.tokenizer)
-        deadline = _deadline(rows)
         criteria = ([stops] if stops else []) + ([_Deadline(deadline)] if deadline is not None else [])
         gen_config = GenerationConfig(
             max_new_tokens=max_new, min_new_tokens=min_new, do_sample=False, num_beams=1, pad_token_id=self.pad_id,

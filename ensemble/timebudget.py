@@ -140,10 +140,14 @@ class TimeBudget:
         return total
 
     # ---- planning ---------------------------------------------------------------------------------
+    def capacity(self) -> float:
+        """Worker-seconds left until the margin."""
+        return max(0.0, self.left()) * self.workers
+
     def share(self, task_id: str, pending: Mapping[str, tuple[str, ...]]) -> tuple[float, float, str]:
         """(seconds this task's remaining stages may take, scale of their planned work, why), among the
         tasks `pending` (task -> its stages still to run, this one included)."""
-        capacity = max(0.0, self.left()) * self.workers
+        capacity = self.capacity()
         equal = capacity / max(1, len(pending))
         est = {t: self.estimate(t, stages) for t, stages in pending.items()}
         if any(v is None for v in est.values()):  # nothing measured yet: equal shares
@@ -183,8 +187,7 @@ class TimeBudget:
         # (it then generates up to the full 30x30 budget, minutes on a CPU). The cap bounds such a
         # runaway, not ordinary work: the most any task may take (max_share equal shares), never past
         # the margin. (Capped at the estimate itself, it cut most tasks' inference short, measured.)
-        equal = max(0.0, self.left()) * self.workers / max(1, len(pending))
-        cap = max(1e-3, min(self.cfg.max_share * equal, self.left()))
+        cap = max(1e-3, min(self.cfg.max_share * self.capacity() / max(1, len(pending)), self.left()))
         infer_s = self.estimate(task_id, ("infer",))
         if infer_s is None or c is None or infer_s <= allowed:
             return TaskLimits(infer_seconds=cap, why=why)
