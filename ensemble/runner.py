@@ -79,7 +79,7 @@ def _solver_config(cfg: RunConfig) -> dict:
     where models run, their torch thread count (`model_threads`)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in _RUN_SCOPE_KEYS}
     d["ensemble"] = {k: v for k, v in d["ensemble"].items() if k not in _FREE_ENSEMBLE_KEYS}
-    if cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0):
+    if _runs_models(cfg):
         d["model_threads"] = model_threads(cfg)
     return d
 
@@ -113,13 +113,16 @@ def prepare_run_dir(store: RunStore, cfg: RunConfig, dataset: Dataset) -> None:
     (store.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
-def _runs_a_model_here(cfg: RunConfig) -> bool:
-    """Whether this process loads a model: local transduction or local induction sampling. Otherwise
-    (on Ray the actors compute and each seeds its own process; a `--programs` import only runs the
-    sandbox) the run never imports torch, which costs about 2 s of start-up here."""
-    if cfg.ray.enabled:
-        return False
+def _runs_models(cfg: RunConfig) -> bool:
+    """Whether the run loads a model anywhere: transduction, or induction that samples programs."""
     return cfg.ensemble.transduction or (cfg.ensemble.induction and cfg.induction.n_samples > 0)
+
+
+def _runs_a_model_here(cfg: RunConfig) -> bool:
+    """Whether this process loads a model: a local run that loads one. Otherwise (on Ray the actors
+    compute and each seeds its own process; a `--programs` import only runs the sandbox) the run
+    never imports torch, which costs about 2 s of start-up here."""
+    return not cfg.ray.enabled and _runs_models(cfg)
 
 
 def make_executor(cfg: RunConfig, store: RunStore, options: RunOptions, hooks: Hooks) -> Executor:
@@ -217,7 +220,10 @@ class _Phase:
             self.executor.submit(job)
             return None
         self.store.start_stage(job.task.id, job.stage)
-        result = StageResult(job.task.id, job.stage, graph.skipped_output(why), None, 0.0)
+        return self.commit(StageResult(job.task.id, job.stage, graph.skipped_output(why), None, 0.0))
+
+    def commit(self, result: StageResult) -> StageStatus:
+        """Write a stage's result to the store; the time budget learns from it."""
         status = commit_result(self.store, result, self.log)
         if self.budget is not None:
             self.budget.committed(result, status)
@@ -273,11 +279,7 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
             job = ph.infer_job(task) if status is StageStatus.DONE else Job(task, "infer")
             follow(ph.offer(job), task, "infer")
     while (result := ph.executor.next_result()) is not None:
-        task = by_id[result.task_id]
-        status = commit_result(ph.store, result, ph.log)
-        if ph.budget is not None:
-            ph.budget.committed(result, status)
-        committed(task, result.stage, status)
+        committed(by_id[result.task_id], result.stage, ph.commit(result))
     ph.store.set_meta("load_seconds", ph.executor.load_seconds)  # on Ray: known once the actors are up
     ph.executor.release(phase)
 
@@ -321,8 +323,7 @@ def run(cfg: RunConfig, run_dir: str | Path, options: RunOptions = RunOptions(),
                         _run_phase(phase, tasks, ph, bar, task_done, shown)
             except (StopRun, KeyboardInterrupt) as e:  # keep what is committed; what ran is redone on resume
                 why = f"stopped: {type(e).__name__}: {e}"
-                for row in store.db.execute("SELECT task_id, stage FROM stages WHERE status = 'running'").fetchall():
-                    store.interrupt_stage(row[0], row[1], why)
+                store.interrupt_running(why)
                 write_outputs(store, dataset)
                 if not isinstance(e, DeadlineReached):
                     raise

@@ -227,11 +227,11 @@ class RunStore:
                 (task_id, stage, time.time(), worker),
             )
 
-    def interrupt_stage(self, task_id: str, stage: str, why: str) -> None:
-        """A running stage stopped from outside: redone by the next invocation, not counted as a crash."""
+    def interrupt_running(self, why: str) -> None:
+        """Every running stage stopped from outside (the run itself stops): redone by the next
+        invocation, not counted as a crash."""
         with self.transaction() as db:
-            db.execute("UPDATE stages SET status = 'interrupted', note = ? WHERE task_id = ? AND stage = ? "
-                       "AND status = 'running'", (why, task_id, stage))
+            db.execute("UPDATE stages SET status = 'interrupted', note = ? WHERE status = 'running'", (why,))
 
     def recover(self, max_crashes: int, retry_failed: bool) -> list[tuple[str, str]]:
         """At the start of an invocation, every `running` stage was left by a run process that died. One
