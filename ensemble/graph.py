@@ -71,12 +71,17 @@ def needs_run(store: RunStore, task_id: str, stage: str, retry_failed: bool) -> 
     return True
 
 
+def all_tests_verified(store: RunStore, task: Task) -> bool:
+    """Whether induction committed a verified-program answer for every test input of `task`."""
+    have = {c.test_index for c, verified in store.candidates(task.id, Source.INDUCTION) if verified}
+    return have == set(range(task.n_test))
+
+
 def skip_reason(cfg: RunConfig, store: RunStore, job: Job) -> str | None:
     """Why `job` is skipped (a `StageOutput.note`), or None when it runs."""
-    if job.stage == "train" and cfg.ensemble.skip_ttt_when_verified and cfg.ensemble.induction:
-        have = {c.test_index for c, verified in store.candidates(job.task.id, Source.INDUCTION) if verified}
-        if have == set(range(job.task.n_test)):
-            return f"{SKIP_PREFIX}: every test input has a verified-program answer"
+    if job.stage == "train" and cfg.ensemble.skip_ttt_when_verified and cfg.ensemble.induction \
+            and all_tests_verified(store, job.task):
+        return f"{SKIP_PREFIX}: every test input has a verified-program answer"
     if job.stage == "infer" and store.stage_status(job.task.id, "train") is StageStatus.SKIPPED:
         return f"{SKIP_PREFIX}: its train stage was skipped"
     return None

@@ -158,13 +158,16 @@ class StageWorker:
         """`infer` of the given tasks in one serving call; if that fails, each task alone (its own
         failure). Per-task seconds of the shared call are its time split evenly. Adapters received
         for the call are deleted after it."""
+        # One directory per content: an engine that caches adapters by path never serves a stale one.
+        # (The digest reads every adapter file, over a GB at paper size: computed once per task.)
+        served = [None if w.files is None else self.scratch / "served" / f"{w.task.id}-{adapter_digest(w.files)}"
+                  for w in works]
         try:
-            return self._infer(works, [self._resolve(w) for w in works])
+            return self._infer(works, [self._resolve(w, path) for w, path in zip(works, served)])
         finally:
-            for w in works:
-                if w.files is not None:
-                    shutil.rmtree(self.scratch / "served" / f"{w.task.id}-{adapter_digest(w.files)}",
-                                  ignore_errors=True)
+            for path in served:
+                if path is not None:
+                    shutil.rmtree(path, ignore_errors=True)
 
     def _infer(self, works: Sequence[InferWork], local: list[Any]) -> list[StageResult]:
         if len(works) > 1:
@@ -179,17 +182,16 @@ class StageWorker:
         return [execute(w.task.id, "infer", lambda w=w, t=t: self.solvers.infer(w.task, t, w.limits), self.name)
                 for w, t in zip(works, local)]
 
-    def _resolve(self, w: InferWork) -> Any:
-        """The TrainedTask with its adapter at a path on this node."""
+    def _resolve(self, w: InferWork, path: Path | None) -> Any:
+        """The TrainedTask with its adapter at a path on this node: `path`, where its received files
+        go (None: saved here by this actor's own `train`)."""
         trained = w.trained
         if trained.adapter is None:
             return trained
-        if w.files is None:  # saved here by this actor's own `train`
+        if path is None:
             return dataclasses.replace(trained, adapter=str(self.scratch / trained.adapter))
         from transduction.train import write_adapter_files
 
-        # One directory per content: an engine that caches adapters by path never serves a stale one.
-        path = self.scratch / "served" / f"{w.task.id}-{adapter_digest(w.files)}"
         if not (path / "record.json").is_file():
             write_adapter_files(w.files, path)
         return dataclasses.replace(trained, adapter=str(path))

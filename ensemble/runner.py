@@ -230,8 +230,11 @@ class _Phase:
         return status
 
     def infer_job(self, task: Task) -> Job:
-        trained = stages.trained_task(self.store.result(task.id, "train") or {}, self.store.run_dir)
-        return Job(task, "infer", trained)
+        """A task's `infer`, with what its `train` committed when that is done (else `offer` drops or
+        skips it)."""
+        if self.store.stage_status(task.id, "train") is not StageStatus.DONE:
+            return Job(task, "infer")
+        return Job(task, "infer", stages.trained_task(self.store.result(task.id, "train") or {}, self.store.run_dir))
 
 
 def _progress(console: Console) -> Progress:
@@ -252,8 +255,7 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
     def committed(task: Task, stage: str, status: StageStatus | None) -> None:
         bar.advance(bars[stage])
         if stage == "train" and status is not None and "infer" in todo and task in todo["infer"]:
-            follow(ph.offer(ph.infer_job(task)) if status is StageStatus.DONE else
-                   ph.offer(Job(task, "infer")), task, "infer")
+            follow(ph.offer(ph.infer_job(task)), task, "infer")
         if stage == last:
             done(task)
 
@@ -275,9 +277,7 @@ def _run_phase(phase: str, tasks: list[Task], ph: _Phase, bar: Progress, done: C
         follow(ph.offer(Job(task, first)), task, first)
     for task in todo.get("infer", []):  # trained in an earlier invocation (or failed, or skipped)
         if task not in todo.get("train", []):
-            status = ph.store.stage_status(task.id, "train")
-            job = ph.infer_job(task) if status is StageStatus.DONE else Job(task, "infer")
-            follow(ph.offer(job), task, "infer")
+            follow(ph.offer(ph.infer_job(task)), task, "infer")
     while (result := ph.executor.next_result()) is not None:
         committed(by_id[result.task_id], result.stage, ph.commit(result))
     ph.store.set_meta("load_seconds", ph.executor.load_seconds)  # on Ray: known once the actors are up

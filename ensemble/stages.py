@@ -28,8 +28,6 @@ from arc_core.task import Task
 from ensemble.config import RunConfig
 from ensemble.store import RunStore, StageOutput
 
-SKIP_PREFIX = "skipped"
-
 
 class InvalidResultError(ValueError):
     """A solver returned a result that does not fit its contract for this task."""
@@ -134,11 +132,6 @@ def _record_limits(out: StageOutput, config: Any, limits: Any, stopped: str | No
 
     cut = describe(config, limits) + ([stopped] if stopped else [])
     out.result = {**(out.result or {}), "budget": {"limits": limits.to_dict() if limits else None, "cut": cut}}
-
-
-def all_tests_verified(store: RunStore, task: Task) -> bool:
-    have = {c.test_index for c, verified in store.candidates(task.id, Source.INDUCTION) if verified}
-    return have == set(range(task.n_test))
 
 
 def searches_at_inference(cfg: RunConfig) -> bool:

@@ -130,7 +130,7 @@ def test_skip_ttt_when_every_test_input_is_verified(tmp_path, tiny_inputs):
 
 
 def test_all_tests_verified_needs_every_test_input(synthetic_run):
-    from ensemble.stages import all_tests_verified
+    from ensemble.graph import all_tests_verified
 
     _, store, ds = synthetic_run
     assert all_tests_verified(store, ds.tasks["0d3d703e"])
