@@ -39,7 +39,6 @@ class Checkpointer:
             raise ValueError(f"checkpoint interval must be >= 0 steps, got {every}")
         self.directory, self.key, self.every = Path(directory), key, every
         self.model: Any = None
-        self.saved_at: int | None = None
 
     @property
     def path(self) -> Path:
@@ -64,7 +63,6 @@ class Checkpointer:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        self.saved_at = state.step
 
     def load(self, model: Any) -> Resume | None:
         """Restore the weights into `model`; the state `fit` resumes from, or None without a checkpoint."""
@@ -82,7 +80,6 @@ class Checkpointer:
         result = model.load_state_dict(payload["weights"], strict=False)
         assert not result.unexpected_keys, result.unexpected_keys
         torch.set_rng_state(payload["torch_rng"])
-        self.saved_at = payload["step"]
         return Resume(payload["step"], list(payload["losses"]), payload["optimizer"], payload["scheduler"])
 
     def remove(self) -> None:

@@ -43,9 +43,8 @@ from arc_core.task import Task
 from transduction.checkpoint import Checkpointer, Progress
 from transduction.config import TransductionConfig
 from transduction.data import pseudo_task_to_dict, task_seed
-from transduction.formats import get_format
-from transduction.masks import TokenizedExample, count_tokens, tokenize_example
-from transduction.recipes import build_ttt_data
+from transduction.masks import TokenizedExample
+from transduction.pipeline import make_ttt_data, tokenize_data
 from transduction.train import attach_lora, batch_plan, fit, reset_lora, schedule
 
 Method = Literal["lora", "full"]
@@ -106,16 +105,13 @@ class FinetuneRecord:
 
 def build_examples(tasks: Sequence[Task], tokenizer: Any, config: TransductionConfig
                    ) -> tuple[list[TokenizedExample], list[dict], str]:
-    """(tokenised examples, the pseudo-tasks as dicts, their SHA-256), task by task in order."""
-    fmt = get_format(config.data.format)
-    if hasattr(fmt, "check_tokenizer"):
-        fmt.check_tokenizer(tokenizer)
+    """(tokenised examples, the pseudo-tasks as dicts, their SHA-256), task by task in order: TTT's own
+    data and tokenisation (`pipeline.make_ttt_data`, `pipeline.tokenize_data`)."""
     examples, records = [], []
     for task in tasks:
-        data = build_ttt_data(task, config.data, lambda pt: count_tokens(fmt.encode(pt, tokenizer), tokenizer, fmt))
-        for pt in data.examples:
-            examples.append(tokenize_example(fmt.encode(pt, tokenizer), tokenizer, fmt, config.data.loss_on))
-            records.append({"task_id": task.id, **pseudo_task_to_dict(pt)})
+        data = make_ttt_data(task, tokenizer, config)
+        examples += tokenize_data(data, tokenizer, config)
+        records += [{"task_id": task.id, **pseudo_task_to_dict(pt)} for pt in data.examples]
     blob = "\n".join(json.dumps(r, separators=(",", ":")) for r in records)
     return examples, records, hashlib.sha256(blob.encode()).hexdigest()
 
