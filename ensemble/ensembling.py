@@ -19,7 +19,7 @@ from arc_core.task import Dataset, Task
 from ensemble import graph
 from ensemble.config import RunConfig
 from ensemble.commit import run_stage
-from ensemble.policies import PolicyInput, apply_policy, attempts_tuple
+from ensemble.policies import PolicyInput, apply_policy
 from ensemble.store import RunStore, StageOutput
 
 
@@ -61,11 +61,10 @@ def ensemble_task(store: RunStore, task: Task, cfg: RunConfig, log: Callable[[st
 
 def write_outputs(store: RunStore, dataset: Dataset) -> None:
     """submission.json (complete) and, when every task's solutions are known, scores.json."""
-    from ensemble.summary import score_run
+    from ensemble.summary import score_run, submitted_attempts
 
-    attempts = {tid: [attempts_tuple([a for a in store.attempts(tid) if a.test_index == i])
-                      for i in range(dataset.tasks[tid].n_test)] for tid in dataset.ids()}
+    attempts = submitted_attempts(store, dataset, dataset.ids())  # read once: submission and scores
     write_submission(store.run_dir / "submission.json", attempts, dataset)
-    report = score_run(store, dataset)
+    report = score_run(store, dataset, attempts=attempts)
     if report is not None:
         (store.run_dir / "scores.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")

@@ -27,15 +27,25 @@ def _known(store: RunStore, dataset: Dataset) -> list[str]:
     return [tid for tid in store.task_ids() if tid in dataset.solutions and tid in dataset.tasks]
 
 
-def score_run(store: RunStore, dataset: Dataset, task_ids: list[str] | None = None) -> ScoreReport | None:
+def submitted_attempts(store: RunStore, dataset: Dataset, task_ids: list[str]) -> dict[str, list]:
+    """Each task's two attempts per test input as submitted (one store read per task)."""
+    out = {}
+    for tid in task_ids:
+        stored = store.attempts(tid)
+        out[tid] = [attempts_tuple([a for a in stored if a.test_index == i]) for i in range(dataset.tasks[tid].n_test)]
+    return out
+
+
+def score_run(store: RunStore, dataset: Dataset, task_ids: list[str] | None = None,
+              attempts: dict[str, list] | None = None) -> ScoreReport | None:
     """Score the submitted attempts of the tasks in the store (or of `task_ids` among them) with
-    `arc_core.scoring`; None when no solution is known."""
+    `arc_core.scoring`; None when no solution is known. `attempts`: `submitted_attempts` already read."""
     ids = [t for t in _known(store, dataset) if task_ids is None or t in task_ids]
     if not ids:
         return None
-    attempts = {tid: [attempts_tuple([a for a in store.attempts(tid) if a.test_index == i])
-                      for i in range(dataset.tasks[tid].n_test)] for tid in ids}
-    return score(attempts, dataset, ids)
+    attempts = attempts or {}
+    attempts = {**attempts, **submitted_attempts(store, dataset, [t for t in ids if t not in attempts])}
+    return score({tid: attempts[tid] for tid in ids}, dataset, ids)
 
 
 def source_top2(store: RunStore, task_id: str, n_test: int, source: Source, verified_only: bool) -> list[list[Grid]]:
