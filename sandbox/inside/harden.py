@@ -36,7 +36,7 @@ class Confinement:
         self.landlock_fd, self.landlock_abi, self.landlock_reason = -1, 0, "disabled by config"
         if use_landlock:
             try:  # no read rules at all: neither the zygote (after its imports) nor a child reads a file
-                self.landlock_fd, self.landlock_abi = landlock.build_ruleset([])
+                self.landlock_fd, self.landlock_abi = landlock.build_ruleset()
                 self.landlock_reason = f"ABI {self.landlock_abi}"
             except OSError as e:  # "auto": run without this layer and say so (hello -> warning)
                 if landlock_required:

@@ -2,18 +2,17 @@
 
 Why not the PyPI `landlock` package: it is an alpha dev release (1.0.0.dev5) that covers only the
 filesystem rights; we also want ABI 4 (TCP bind/connect) and ABI 6 (signal and abstract-socket
-scoping). The zygote builds one ruleset fd (the sandbox passes no read paths, so no file access
-at all; no net rules = all TCP denied; scoped signals and abstract sockets); every child only calls
-`restrict_self` on it after no_new_privs. The syscall numbers 444-446 are the same on all arches.
+scoping). The zygote builds one ruleset fd with no rule (no file access at all; no net rule = all
+TCP denied; scoped signals and abstract sockets); every child only calls `restrict_self` on it
+after no_new_privs. The syscall numbers 444 and 446 are the same on all arches.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 
-_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
+_CREATE_RULESET, _RESTRICT_SELF = 444, 446
 _CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
 
 # Filesystem rights and the ABI that introduced them.
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -29,11 +28,6 @@ _syscall.restype = ctypes.c_long
 
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
 def abi_version() -> tuple[int, str]:
@@ -59,8 +53,9 @@ def handled_fs(abi: int) -> int:
     return rights
 
 
-def build_ruleset(read_paths: list[str]) -> tuple[int, int]:
-    """A ruleset fd that allows only reading beneath `read_paths`; returns (fd, abi).
+def build_ruleset() -> tuple[int, int]:
+    """A ruleset fd with no rule: every handled filesystem right denied everywhere, no TCP bind or
+    connect (ABI >= 4), abstract unix sockets and signals scoped (ABI >= 6); returns (fd, abi).
 
     Raises OSError when Landlock is unavailable or a rule cannot be added.
     """
@@ -73,18 +68,6 @@ def build_ruleset(read_paths: list[str]) -> tuple[int, int]:
     fd = _syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if fd < 0:
         raise OSError(ctypes.get_errno(), f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
-    for path in read_paths:
-        pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        try:
-            is_dir = os.path.isdir(path)
-            rule = _PathBeneath((FS_READ_FILE | FS_READ_DIR) if is_dir else FS_READ_FILE, pfd)
-            rc = _syscall(_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule),
-                          ctypes.c_uint32(0))
-            if rc < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"landlock_add_rule({path}): {os.strerror(err)}")
-        finally:
-            os.close(pfd)
     return int(fd), abi
 
 
