@@ -139,7 +139,7 @@ class RayExecutor:
     def _actor(self, role: str, name: str) -> Any:
         rc, cfg = self.cfg.ray, self.cfg
         res = self._layout.resources[role]
-        threads = rc.threads_per_worker or cfg.torch_threads or max(1, int(res.cpus))
+        threads = ray_layout.actor_threads(cfg, res.cpus)
         opts: dict[str, Any] = {"num_cpus": res.cpus, "num_gpus": res.gpus}
         if role == "sampler":
             from ensemble.ray_sampling import SamplerWorker

@@ -75,6 +75,12 @@ class Layout:
         return [self.resources[r] for r, n in self.counts.items() for _ in range(n)]
 
 
+def actor_threads(cfg: RunConfig, cpus: float) -> int:
+    """torch threads of an actor holding `cpus` CPUs: `ray.threads_per_worker`, else `torch_threads`,
+    else its CPUs (the resume check records this for model actors: `runner.model_threads`)."""
+    return cfg.ray.threads_per_worker or cfg.torch_threads or max(1, int(cpus))
+
+
 def model_resources(cfg: RunConfig, nodes: Sequence[Resources]) -> Resources:
     gpus = cfg.ray.gpus_per_worker if any(n.gpus > 0 for n in nodes) else 0.0
     return Resources(cfg.ray.cpus_per_worker, gpus)

@@ -48,6 +48,7 @@ from ensemble.graph import Job
 from ensemble.commit import commit_result, sample_sink
 from ensemble.contamination import check_run, record
 from ensemble.ensembling import ensemble_task, write_outputs
+from ensemble.ray_layout import actor_threads  # plain arithmetic over the config: no Ray import
 from ensemble.store import RunStore, StageStatus
 from ensemble.timebudget import TaskCost, TimeBudget, task_costs
 
@@ -88,7 +89,7 @@ def model_threads(cfg: RunConfig) -> int:
     """torch threads of the processes that run models (0: torch's default): here `torch_threads`; on
     Ray `ray.threads_per_worker`, else `torch_threads`, else the actor's CPUs."""
     if cfg.ray.enabled:
-        return cfg.ray.threads_per_worker or cfg.torch_threads or max(1, int(cfg.ray.cpus_per_worker))
+        return actor_threads(cfg, cfg.ray.cpus_per_worker)
     return cfg.torch_threads
 
 
